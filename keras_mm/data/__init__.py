@@ -1,0 +1,1 @@
+from keras_mm.data.pipeline import make_dataset

@@ -1,0 +1,5 @@
+from keras_mm.layers.image_preprocessing import ImagePreprocessing
+from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
+from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
+from keras_mm.layers.preprocessing_layer import PreprocessingLayer
+from keras_mm.layers.word_tokenizer import WordTokenizer

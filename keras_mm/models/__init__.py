@@ -1,0 +1,1 @@
+from keras_mm.models.pipeline_model import PipelineModel

@@ -1,0 +1,218 @@
+"""Shared test helpers, modelled on KerasHub's and Keras' `TestCase`."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import keras
+import numpy as np
+from absl.testing import parameterized
+
+_CROSS_BACKEND_SCRIPT = """
+import sys
+import keras
+import numpy as np
+import keras_mm  # noqa: F401  (registers the serializable classes)
+
+model_path, inputs_path, outputs_path, mode = sys.argv[1:5]
+model = keras.saving.load_model(model_path, safe_mode=True)
+with np.load(inputs_path) as data:
+    inputs = {key: data[key] for key in data.files}
+if list(inputs) == ["__single__"]:
+    inputs = inputs["__single__"]
+elif mode == "predict":
+    inputs = {k: v.tolist() if v.dtype.kind == "U" else v
+              for k, v in inputs.items()}
+if mode == "predict":
+    if isinstance(inputs, np.ndarray) and inputs.dtype.kind == "U":
+        inputs = inputs.tolist()
+    outputs = model.predict(inputs, verbose=0)
+else:
+    outputs = keras.tree.map_structure(
+        keras.ops.convert_to_numpy, model(inputs))
+if not isinstance(outputs, dict):
+    outputs = {"__single__": outputs}
+np.savez(outputs_path, **outputs)
+print(model.__class__.__name__)
+"""
+
+
+def _as_dict(x):
+    return dict(x) if isinstance(x, dict) else {"__single__": np.asarray(x)}
+
+
+def _to_numpy(x):
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, x)
+
+
+class TestCase(parameterized.TestCase):
+    """Base class of every keras_mm test."""
+
+    def setUp(self):
+        super().setUp()
+        keras.config.set_dtype_policy("float32")
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+
+    def get_temp_dir(self):
+        directory = tempfile.mkdtemp()
+        self.addCleanup(lambda: __import__("shutil").rmtree(directory, True))
+        return directory
+
+    def assertAllClose(self, a, b, atol=1e-6, rtol=1e-6, msg=None):
+        a, b = _to_numpy(a), _to_numpy(b)
+        if isinstance(a, dict):
+            self.assertEqual(sorted(a), sorted(b), msg=msg)
+            for key in a:
+                self.assertAllClose(a[key], b[key], atol, rtol, msg=key)
+            return
+        np.testing.assert_allclose(
+            np.asarray(a, "float64"),
+            np.asarray(b, "float64"),
+            atol=atol,
+            rtol=rtol,
+            err_msg=msg or "",
+        )
+
+    def run_layer_test(
+        self,
+        cls,
+        init_kwargs,
+        input_data,
+        expected_output_shape,
+        expected_output_dtype="float32",
+        call_kwargs=None,
+        run_training_check=True,
+        run_precision_check=True,
+    ):
+        """Checks config round trip, symbolic and eager calls, output shape
+        and dtype, one `fit` step, and a `mixed_bfloat16` policy check."""
+        call_kwargs = call_kwargs or {}
+
+        # Config round trip, also through JSON.
+        layer = cls(**init_kwargs)
+        config = layer.get_config()
+        revived = cls.from_config(config)
+        self.assertEqual(config, revived.get_config())
+        serialized = json.loads(
+            json.dumps(keras.saving.serialize_keras_object(layer))
+        )
+        revived = keras.saving.deserialize_keras_object(serialized)
+        self.assertIsInstance(revived, cls)
+        self.assertEqual(set(dir(layer)) - set(dir(revived)), set())
+
+        def check_shapes(outputs):
+            shapes = keras.tree.map_structure(lambda t: tuple(t.shape), outputs)
+            self.assertEqual(
+                keras.tree.map_structure(tuple, expected_output_shape,
+                                         none_is_leaf=False)
+                if isinstance(expected_output_shape, dict)
+                else tuple(expected_output_shape),
+                shapes,
+            )
+
+        def check_dtypes(outputs, dtype):
+            for t in keras.tree.flatten(outputs):
+                self.assertEqual(keras.backend.standardize_dtype(t.dtype), dtype)
+
+        # Symbolic call.
+        symbolic_inputs = keras.tree.map_structure(
+            lambda x: keras.KerasTensor(
+                np.shape(x), keras.backend.standardize_dtype(np.asarray(x).dtype)
+            ),
+            input_data,
+        )
+        layer = cls(**init_kwargs)
+        check_shapes(layer(symbolic_inputs, **call_kwargs))
+
+        # Eager call.
+        layer = cls(**init_kwargs)
+        outputs = layer(input_data, **call_kwargs)
+        check_shapes(outputs)
+        check_dtypes(outputs, expected_output_dtype)
+
+        if run_training_check:
+            inputs = keras.tree.map_structure(
+                lambda x: keras.Input(
+                    batch_shape=np.shape(x),
+                    dtype=keras.backend.standardize_dtype(np.asarray(x).dtype),
+                ),
+                input_data,
+            )
+            layer = cls(**init_kwargs)
+            flat = keras.tree.flatten(layer(inputs, **call_kwargs))
+            model = keras.Model(inputs, flat)
+            if not model.trainable_weights:
+                run_training_check = False
+        if run_training_check:
+            targets = [
+                np.zeros(t.shape, "float32")
+                for t in keras.tree.flatten(outputs)
+            ]
+            model.compile(optimizer="sgd", loss=["mse"] * len(flat))
+            history = model.fit(
+                input_data, targets, batch_size=None, epochs=1, verbose=0
+            )
+            self.assertTrue(np.isfinite(history.history["loss"][0]))
+
+        if run_precision_check:
+            layer = cls(**init_kwargs, dtype="mixed_bfloat16")
+            outputs = layer(input_data, **call_kwargs)
+            for sublayer in layer._flatten_layers():
+                self.assertEqual(
+                    sublayer.dtype_policy.name, "mixed_bfloat16",
+                    msg=f"sublayer {sublayer.name} ignores the dtype policy",
+                )
+            if expected_output_dtype == "float32":
+                check_dtypes(outputs, "bfloat16")
+        return layer
+
+    def run_model_saving_test(self, model, input_data, atol=1e-6):
+        """`.keras` save and load in safe mode: same class, same outputs."""
+        expected = _to_numpy(model(input_data))
+        path = os.path.join(self.get_temp_dir(), "model.keras")
+        model.save(path)
+        restored = keras.saving.load_model(path, safe_mode=True)
+        self.assertIsInstance(restored, model.__class__)
+        self.assertAllClose(expected, restored(input_data), atol=atol)
+        return restored
+
+    def run_cross_backend_test(
+        self, model, input_data, atol=1e-5, mode="call", other_backend=None
+    ):
+        """Saves `model` under this backend, loads it under the other one in
+        a subprocess, and compares outputs.
+
+        Args:
+            mode: `"call"` runs `model(input_data)`; `"predict"` runs
+                `model.predict(input_data)` on raw inputs (strings).
+        """
+        backend = keras.backend.backend()
+        other_backend = other_backend or (
+            "tensorflow" if backend == "jax" else "jax"
+        )
+        directory = self.get_temp_dir()
+        model_path = os.path.join(directory, "model.keras")
+        inputs_path = os.path.join(directory, "inputs.npz")
+        outputs_path = os.path.join(directory, "outputs.npz")
+        if mode == "predict":
+            expected = model.predict(input_data, verbose=0)
+        else:
+            expected = _to_numpy(model(input_data))
+        model.save(model_path)
+        np.savez(inputs_path, **_as_dict(input_data))
+        env = dict(os.environ, KERAS_BACKEND=other_backend)
+        result = subprocess.run(
+            [sys.executable, "-c", _CROSS_BACKEND_SCRIPT, model_path,
+             inputs_path, outputs_path, mode],
+            env=env, capture_output=True, text=True, timeout=600,
+        )
+        self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+        self.assertEqual(
+            result.stdout.strip().splitlines()[-1], model.__class__.__name__
+        )
+        with np.load(outputs_path) as data:
+            actual = {key: data[key] for key in data.files}
+        self.assertAllClose(_as_dict(expected), actual, atol=atol, rtol=1e-4)
