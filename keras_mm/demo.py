@@ -75,11 +75,14 @@ def build_demo_model(vocabulary, image_size=32, hidden_dim=32):
         features
     )
     outputs = keras.layers.Dense(1, activation="sigmoid", name="head")(x)
-    model = PipelineModel(inputs, outputs, name="demo_classifier")
-    model.preprocessor = MultimodalPreprocessor(
-        {"text": text_encoder.preprocessor}
+    return PipelineModel(
+        inputs,
+        outputs,
+        preprocessor=MultimodalPreprocessor(
+            {"text": text_encoder.preprocessor}
+        ),
+        name="demo_classifier",
     )
-    return model
 
 
 def run(num_samples=2000, epochs=8, output_dir="savedmodels/demo", seed=0):

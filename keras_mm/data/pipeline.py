@@ -28,7 +28,10 @@ def make_dataset(
     if isinstance(x, tf.data.Dataset):
         dataset = x
     else:
-        data = to_tf(keras.utils.pack_x_y_sample_weight(x, y, sample_weight))
+        if sample_weight is not None:
+            data = to_tf((x, y, sample_weight))
+        else:
+            data = to_tf(x if y is None else (x, y))
         sizes = {_num_rows(t) for t in tf.nest.flatten(data)}
         if len(sizes) > 1:
             raise ValueError(

@@ -15,13 +15,50 @@ class PipelineModel(keras.Model):
     backend. Calling the model itself (`model(inputs)`) takes preprocessed
     tensors. Without a preprocessor this is a plain functional model.
 
-    Subclasses assign `self.preprocessor` (a
-    `keras_mm.layers.PreprocessingLayer` or `None`) and then call
-    `super().__init__(inputs=..., outputs=...)`, the functional-subclass
-    recipe of KerasHub.
+    Build one like a functional model, `PipelineModel(inputs, outputs,
+    preprocessor=...)`; the preprocessor is saved with the model.
+    Subclasses may instead assign `self.preprocessor` before calling
+    `super().__init__(inputs=..., outputs=...)` (KerasHub's
+    functional-subclass recipe) and save it in their own `get_config`.
+
+    Args:
+        preprocessor: a `keras_mm.layers.PreprocessingLayer` (or a KerasHub
+            preprocessor) from raw inputs to the model's inputs, or `None`.
+
+    Examples:
+    >>> vocab = ["[PAD]", "[UNK]", "[START]", "[END]", "red", "blue"]
+    >>> token_ids = keras.Input((4,), dtype="int32", name="token_ids")
+    >>> padding_mask = keras.Input((4,), dtype="bool", name="padding_mask")
+    >>> x = keras.layers.Embedding(6, 8)(token_ids)
+    >>> outputs = keras.layers.Dense(1)(keras.layers.Flatten()(x))
+    >>> model = keras_mm.models.PipelineModel(
+    ...     {"token_ids": token_ids, "padding_mask": padding_mask}, outputs,
+    ...     preprocessor=keras_mm.layers.WordTokenizer(vocab, 4))
+    >>> model.predict(["red", "blue red"], verbose=0).shape
+    (2, 1)
     """
 
     preprocessor = None
+
+    def __init__(self, *args, preprocessor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if preprocessor is not None:
+            self.preprocessor = preprocessor
+
+    def get_config(self):
+        config = super().get_config()
+        if self.preprocessor is not None:
+            config["preprocessor"] = keras.layers.serialize(self.preprocessor)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        preprocessor = config.pop("preprocessor", None)
+        model = super().from_config(config, custom_objects=custom_objects)
+        if preprocessor is not None:
+            model.preprocessor = keras.layers.deserialize(preprocessor)
+        return model
 
     def _dataset(self, x, y, sample_weight, batch_size, shuffle=False):
         return make_dataset(

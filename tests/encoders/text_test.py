@@ -28,8 +28,7 @@ def with_head(encoder, num_classes=2):
         encoder.input,
     )
     logits = keras.layers.Dense(num_classes)(encoder(inputs)["pooled_output"])
-    model = PipelineModel(inputs, logits)
-    model.preprocessor = encoder.preprocessor
+    model = PipelineModel(inputs, logits, preprocessor=encoder.preprocessor)
     return model
 
 
