@@ -1,0 +1,113 @@
+"""Reading audio files to mono float32 waveforms, and resampling."""
+
+import math
+import os
+import re
+
+import numpy as np
+import scipy.signal
+import tensorflow as tf
+
+
+def resample(waveform, orig_rate, target_rate):
+    """Resamples a waveform with a polyphase filter.
+
+    Args:
+        waveform: array `(samples,)` or `(samples, channels)`.
+        orig_rate: int. Its samples per second.
+        target_rate: int. The samples per second wanted.
+
+    Returns:
+        A float32 array of `ceil(samples * target_rate / orig_rate)` samples
+        (the same channels).
+
+    Examples:
+    >>> keras_mm.data.resample(np.zeros(44100), 44100, 16000).shape
+    (16000,)
+    """
+    for arg, value in (("orig_rate", orig_rate), ("target_rate", target_rate)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(
+                f"`{arg}` must be a positive integer. Received: {arg}={value!r}"
+            )
+    waveform = np.asarray(waveform, "float32")
+    if orig_rate == target_rate or waveform.shape[0] == 0:
+        length = math.ceil(waveform.shape[0] * target_rate / orig_rate)
+        return waveform[:length].copy()
+    divisor = math.gcd(int(orig_rate), int(target_rate))
+    resampled = scipy.signal.resample_poly(
+        waveform, target_rate // divisor, orig_rate // divisor, axis=0
+    )
+    return resampled.astype("float32")
+
+
+def _op_error_message(error):
+    """A TensorFlow op error's message, without the op and function names."""
+    message = re.sub(r"\{\{.*?\}\}", "", error.message)
+    return re.sub(r"\[Op:.*", "", message).strip()
+
+
+def _read_with_soundfile(path, reason):
+    try:
+        import soundfile
+    except ImportError:
+        raise ImportError(
+            f"Reading '{path}' ({reason}) needs the `soundfile` package. "
+            "Install it with `pip install soundfile` or "
+            "`pip install keras-mm[audio]`."
+        ) from None
+    try:
+        waveform, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except Exception as error:
+        raise ValueError(f"Cannot read audio file '{path}': {error}") from None
+    return waveform, rate
+
+
+def read_audio(path, sample_rate=16000):
+    """Reads an audio file to a mono float32 waveform at `sample_rate`.
+
+    16-bit PCM WAV files are decoded with `tf.audio.decode_wav`; other WAV
+    encodings and FLAC, OGG and MP3 files need the optional `soundfile`
+    package (`pip install keras-mm[audio]`). Channels are averaged to mono,
+    and the waveform is resampled to `sample_rate`.
+
+    Args:
+        path: str or path-like. The file.
+        sample_rate: int. Samples per second of the result. Defaults to
+            `16000`.
+
+    Returns:
+        A float32 NumPy array `(samples,)` with values in `[-1, 1]`.
+
+    Raises:
+        ValueError: if the file is missing or cannot be decoded; the message
+            names the path and the cause.
+        ImportError: if the file needs `soundfile` and it is not installed.
+
+    Examples:
+    >>> import os, tempfile, scipy.io.wavfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "silence.wav")
+    >>> scipy.io.wavfile.write(path, 44100, np.zeros(44100, "int16"))
+    >>> keras_mm.data.read_audio(path, sample_rate=16000).shape
+    (16000,)
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"Cannot read audio file '{path}': no such file.")
+    waveform = None
+    if path.lower().endswith(".wav"):
+        try:
+            decoded = tf.audio.decode_wav(tf.io.read_file(path))
+            waveform = decoded.audio.numpy()
+            rate = int(decoded.sample_rate.numpy())
+        except tf.errors.OpError as error:
+            reason = _op_error_message(error)
+            if "16-bit" not in reason and "PCM" not in reason:
+                raise ValueError(
+                    f"Cannot read audio file '{path}': {reason}"
+                ) from None
+    else:
+        reason = "not a WAV file"
+    if waveform is None:
+        waveform, rate = _read_with_soundfile(path, reason)
+    return resample(waveform.mean(axis=1), rate, sample_rate)

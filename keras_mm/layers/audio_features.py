@@ -1,0 +1,205 @@
+import math
+
+import keras
+import numpy as np
+
+from keras_mm.api_export import keras_mm_export
+
+FEATURES = ("stft", "log_mel", "mfcc")
+_LOG_OFFSET = 1e-6
+
+
+def mel_filterbank(num_mel_bins, num_spectrogram_bins, sample_rate):
+    """Triangular HTK-mel filters, `(num_spectrogram_bins, num_mel_bins)`."""
+
+    def to_mel(hertz):
+        return 2595.0 * np.log10(1.0 + hertz / 700.0)
+
+    bins = to_mel(np.linspace(0.0, sample_rate / 2, num_spectrogram_bins))
+    edges = np.linspace(0.0, to_mel(sample_rate / 2), num_mel_bins + 2)
+    lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
+    rising = (bins[:, None] - lower) / (center - lower)
+    falling = (upper - bins[:, None]) / (upper - center)
+    return np.maximum(0.0, np.minimum(rising, falling)).astype("float32")
+
+
+def dct_matrix(num_coefficients, size):
+    """Orthonormal DCT-II, `(size, num_coefficients)`: `x @ m` is the DCT."""
+    n = np.arange(size)[:, None]
+    k = np.arange(num_coefficients)[None, :]
+    matrix = np.sqrt(2.0 / size) * np.cos(np.pi / size * (n + 0.5) * k)
+    matrix[:, 0] /= np.sqrt(2.0)
+    return matrix.astype("float32")
+
+
+@keras_mm_export
+class AudioFeatures(keras.layers.Layer):
+    """Waveforms to log spectrogram, log-mel or MFCC frames, in the graph.
+
+    Frames are cut every `frame_step` samples with a `"valid"`
+    `keras.layers.STFTSpectrogram` (a Hann window; its kernels are frozen
+    weights). Then:
+    - `"stft"`: the log power of every FFT bin;
+    - `"log_mel"`: the log power in `num_mel_bins` triangular mel bands;
+    - `"mfcc"`: the first `num_mfcc` coefficients of the orthonormal DCT of
+      the log-mel bands.
+    The log is `log(power + 1e-6)`, so silence gives a finite floor.
+    Features are computed in float32 under any dtype policy (the STFT
+    refuses bfloat16), then cast to the compute dtype.
+
+    Masking: given a sample-level `padding_mask`, the waveform is zeroed
+    where it is `False`, and a frame is valid when its first sample is.
+
+    Args:
+        sample_rate: int. Samples per second. Defaults to `16000`.
+        features: str. `"stft"`, `"log_mel"` or `"mfcc"`. Defaults to
+            `"log_mel"`.
+        num_mel_bins: int. Mel bands. Defaults to `64`.
+        num_mfcc: int. Coefficients kept for `"mfcc"`, at most
+            `num_mel_bins`. Defaults to `13`.
+        frame_length: int. Samples per frame. Defaults to `400` (25 ms at
+            16 kHz).
+        frame_step: int. Samples between frames. Defaults to `160` (10 ms).
+
+    Call arguments:
+        inputs: float tensor `(batch, samples)`, at least `frame_length`
+            samples.
+        padding_mask: bool tensor `(batch, samples)`, or `None`.
+
+    Returns:
+        Features `(batch, frames, bins)`, with `frames = (samples -
+        frame_length) // frame_step + 1`; with a `padding_mask`, the tuple
+        `(features, frame_padding_mask)`, the mask bool `(batch, frames)`.
+
+    Examples:
+    >>> layer = keras_mm.layers.AudioFeatures(
+    ...     sample_rate=8000, num_mel_bins=16, frame_length=200,
+    ...     frame_step=80)
+    >>> tuple(layer(np.zeros((2, 2000), "float32")).shape)
+    (2, 23, 16)
+    """
+
+    def __init__(
+        self,
+        sample_rate=16000,
+        features="log_mel",
+        num_mel_bins=64,
+        num_mfcc=13,
+        frame_length=400,
+        frame_step=160,
+        **kwargs,
+    ):
+        # The STFT runs in float32 under any policy: no input autocast.
+        kwargs["autocast"] = False
+        super().__init__(**kwargs)
+        if features not in FEATURES:
+            raise ValueError(
+                f"`features` must be one of {list(FEATURES)}. Received: "
+                f"features={features!r}"
+            )
+        for arg, value in (
+            ("sample_rate", sample_rate),
+            ("num_mel_bins", num_mel_bins),
+            ("num_mfcc", num_mfcc),
+            ("frame_length", frame_length),
+            ("frame_step", frame_step),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"`{arg}` must be a positive integer. Received: "
+                    f"{arg}={value!r}"
+                )
+        if num_mfcc > num_mel_bins:
+            raise ValueError(
+                "`num_mfcc` must be at most `num_mel_bins`. Received: "
+                f"num_mfcc={num_mfcc}, num_mel_bins={num_mel_bins}"
+            )
+        if frame_step > frame_length:
+            raise ValueError(
+                "`frame_step` must be at most `frame_length`. Received: "
+                f"frame_step={frame_step}, frame_length={frame_length}"
+            )
+        self.sample_rate = sample_rate
+        self.features = features
+        self.num_mel_bins = num_mel_bins
+        self.num_mfcc = num_mfcc
+        self.frame_length = frame_length
+        self.frame_step = frame_step
+        fft_length = 2 ** math.ceil(math.log2(frame_length))
+        self.stft = keras.layers.STFTSpectrogram(
+            mode="stft",
+            frame_length=frame_length,
+            frame_step=frame_step,
+            fft_length=fft_length,
+            window="hann",
+            padding="valid",
+            trainable=False,
+            dtype=self.dtype_policy,
+            autocast=False,
+            name="stft",
+        )
+        num_fft_bins = fft_length // 2 + 1
+        self.mel_matrix = mel_filterbank(
+            num_mel_bins, num_fft_bins, sample_rate
+        )
+        self.dct_matrix = dct_matrix(num_mfcc, num_mel_bins)
+        self.num_bins = {
+            "stft": num_fft_bins,
+            "log_mel": num_mel_bins,
+            "mfcc": num_mfcc,
+        }[features]
+
+    def build(self, inputs_shape, padding_mask_shape=None):
+        samples = inputs_shape[-1]
+        if samples is not None and samples < self.frame_length:
+            raise ValueError(
+                f"Audio must have at least `frame_length={self.frame_length}`"
+                f" samples. Received: shape={tuple(inputs_shape)}"
+            )
+        self.stft.build((None, samples, 1))
+
+    def call(self, inputs, padding_mask=None):
+        inputs = keras.ops.cast(inputs, "float32")
+        if padding_mask is not None:
+            inputs = inputs * keras.ops.cast(padding_mask, "float32")
+        real, imag = keras.ops.split(self.stft(inputs[..., None]), 2, axis=-1)
+        power = keras.ops.square(real) + keras.ops.square(imag)
+        if self.features != "stft":
+            power = keras.ops.matmul(power, self.mel_matrix)
+        features = keras.ops.log(power + _LOG_OFFSET)
+        if self.features == "mfcc":
+            features = keras.ops.matmul(features, self.dct_matrix)
+        features = keras.ops.cast(features, self.compute_dtype)
+        if padding_mask is None:
+            return features
+        starts = keras.ops.arange(keras.ops.shape(features)[1])
+        frame_mask = keras.ops.take(
+            padding_mask, starts * self.frame_step, axis=1
+        )
+        return features, frame_mask
+
+    def compute_output_spec(self, inputs, padding_mask=None):
+        batch, samples = inputs.shape[0], inputs.shape[-1]
+        frames = None
+        if samples is not None:
+            frames = (samples - self.frame_length) // self.frame_step + 1
+        features = keras.KerasTensor(
+            (batch, frames, self.num_bins), self.compute_dtype
+        )
+        if padding_mask is None:
+            return features
+        return features, keras.KerasTensor((batch, frames), "bool")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "sample_rate": self.sample_rate,
+                "features": self.features,
+                "num_mel_bins": self.num_mel_bins,
+                "num_mfcc": self.num_mfcc,
+                "frame_length": self.frame_length,
+                "frame_step": self.frame_step,
+            }
+        )
+        return config
