@@ -61,8 +61,9 @@ def build_demo_model(vocabulary, image_size=32, hidden_dim=32):
         "images": keras.Input((None, None, 3), name="images"),
         "text": {
             "token_ids": keras.Input((8,), dtype="int32", name="token_ids"),
-            "padding_mask": keras.Input((8,), dtype="bool",
-                                        name="padding_mask"),
+            "padding_mask": keras.Input(
+                (8,), dtype="bool", name="padding_mask"
+            ),
         },
     }
     features = keras.layers.Concatenate(name="fusion")(
@@ -98,8 +99,10 @@ def run(num_samples=2000, epochs=8, output_dir="savedmodels/demo", seed=0):
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )
-    print(f"Backend: {keras.backend.backend()}. Training on {num_samples} "
-          "generated image+statement pairs.")
+    print(
+        f"Backend: {keras.backend.backend()}. Training on {num_samples} "
+        "generated image+statement pairs."
+    )
     model.fit(
         {"images": data["images"], "text": data["text"]},
         data["labels"],
@@ -112,8 +115,10 @@ def run(num_samples=2000, epochs=8, output_dir="savedmodels/demo", seed=0):
         return_dict=True,
         verbose=0,
     )
-    print(f"Held-out accuracy: {scores['accuracy']:.3f} "
-          f"(chance 0.5), in {time.time() - start:.0f} s.")
+    print(
+        f"Held-out accuracy: {scores['accuracy']:.3f} "
+        f"(chance 0.5), in {time.time() - start:.0f} s."
+    )
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, "demo_classifier.keras")
     model.save(path)

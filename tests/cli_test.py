@@ -24,8 +24,17 @@ class DemoTest(TestCase):
 
     def test_demo_command_trains_and_saves(self):
         output_dir = self.get_temp_dir()
-        code = cli.main(["demo", "--num-samples", "64", "--epochs", "1",
-                         "--output-dir", output_dir])
+        code = cli.main(
+            [
+                "demo",
+                "--num-samples",
+                "64",
+                "--epochs",
+                "1",
+                "--output-dir",
+                output_dir,
+            ]
+        )
         self.assertEqual(code, 0)
         path = os.path.join(output_dir, "demo_classifier.keras")
         model = keras.saving.load_model(path)

@@ -14,6 +14,16 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     keras.config.disable_traceback_filtering()
+    if keras.backend.backend() == "jax":
+        # Building a model under JAX compiles one random initialiser per
+        # weight shape (most of the build time of a CNN backbone); the
+        # persistent cache shares those compilations between tests and runs.
+        import jax
+
+        cache = os.path.expanduser("~/.cache/keras_mm/jax_compilation")
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def pytest_report_header(config):

@@ -52,9 +52,11 @@ def make_dataset(
             dataset = dataset.batch(batch_size)
     if map_fn is not None:
         dataset = dataset.map(
-            lambda *batch: map_fn(*keras.utils.unpack_x_y_sample_weight(
-                batch[0] if len(batch) == 1 else batch
-            )),
+            lambda *batch: map_fn(
+                *keras.utils.unpack_x_y_sample_weight(
+                    batch[0] if len(batch) == 1 else batch
+                )
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return dataset.prefetch(tf.data.AUTOTUNE)

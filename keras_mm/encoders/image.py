@@ -1,7 +1,5 @@
 """`keras_mm.encoders.image`: pixels to image tokens and a pooled vector."""
 
-import os
-
 import keras
 import keras_hub
 

@@ -63,18 +63,30 @@ def text_vocabulary(texts, vocabulary_size=1000, lowercase=True):
     for token in SPECIAL_TOKENS:
         counts.pop(token.lower() if lowercase else token, None)
     ranked = sorted(counts, key=lambda w: (-counts[w], w))
-    return list(SPECIAL_TOKENS) + ranked[: vocabulary_size - len(SPECIAL_TOKENS)]
+    return (
+        list(SPECIAL_TOKENS) + ranked[: vocabulary_size - len(SPECIAL_TOKENS)]
+    )
 
 
-def _builtin_network(name, vocabulary_size, sequence_length, hidden_dim,
-                     num_layers, num_heads, dropout, prefix):
-    token_ids = keras.Input((sequence_length,), dtype="int32",
-                            name="token_ids")
-    padding_mask = keras.Input((sequence_length,), dtype="bool",
-                               name="padding_mask")
+def _builtin_network(
+    name,
+    vocabulary_size,
+    sequence_length,
+    hidden_dim,
+    num_layers,
+    num_heads,
+    dropout,
+    prefix,
+):
+    token_ids = keras.Input((sequence_length,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input(
+        (sequence_length,), dtype="bool", name="padding_mask"
+    )
     if name == "transformer_small":
         x = keras_hub.layers.TokenAndPositionEmbedding(
-            vocabulary_size, sequence_length, hidden_dim,
+            vocabulary_size,
+            sequence_length,
+            hidden_dim,
             name=f"{prefix}_embedding",
         )(token_ids)
         for i in range(num_layers):
@@ -90,8 +102,9 @@ def _builtin_network(name, vocabulary_size, sequence_length, hidden_dim,
         )(token_ids)
         for i in range(num_layers):
             x = keras.layers.Bidirectional(
-                keras.layers.GRU(hidden_dim // 2, return_sequences=True,
-                                 dropout=dropout),
+                keras.layers.GRU(
+                    hidden_dim // 2, return_sequences=True, dropout=dropout
+                ),
                 name=f"{prefix}_bigru_layer_{i}",
             )(x, mask=padding_mask)
     pooled = MaskedAveragePooling(name=f"{prefix}_pooling")(

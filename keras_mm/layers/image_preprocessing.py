@@ -27,7 +27,7 @@ class ImagePreprocessing(keras.layers.Layer):
 
     Examples:
     >>> layer = keras_mm.layers.ImagePreprocessing((8, 8, 3))
-    >>> layer(np.full((2, 16, 16, 3), 255, "uint8")).shape
+    >>> tuple(layer(np.full((2, 16, 16, 3), 255, "uint8")).shape)
     (2, 8, 8, 3)
     """
 

@@ -20,8 +20,9 @@ class MaskedAveragePooling(keras.layers.Layer):
 
     Examples:
     >>> layer = keras_mm.layers.MaskedAveragePooling()
-    >>> layer(np.ones((2, 3, 4)), padding_mask=np.array(
-    ...     [[True, True, False], [False, False, False]]))[:, 0]
+    >>> outputs = layer(np.ones((2, 3, 4)), padding_mask=np.array(
+    ...     [[True, True, False], [False, False, False]]))
+    >>> keras.ops.convert_to_numpy(outputs)[:, 0]
     array([1., 0.], dtype=float32)
     """
 

@@ -55,7 +55,7 @@ class WordTokenizer(PreprocessingLayer):
         if tuple(vocabulary[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
             raise ValueError(
                 f"`vocabulary` must start with {list(SPECIAL_TOKENS)}. "
-                f"Received: {vocabulary[:len(SPECIAL_TOKENS)]}... Build one "
+                f"Received: {vocabulary[: len(SPECIAL_TOKENS)]}... Build one "
                 "with `keras_mm.encoders.text_vocabulary(texts)`."
             )
         if not isinstance(sequence_length, int) or sequence_length < 1:

@@ -130,14 +130,20 @@ class PipelineModel(keras.Model):
             data, validation_data=validation_data, shuffle=False, **kwargs
         )
 
-    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None,
-                 **kwargs):
+    def evaluate(
+        self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs
+    ):
         # `fit` passes its validation dataset here already preprocessed.
         if not kwargs.get("_use_cached_eval_dataset"):
             self._check_inputs(x)
-        if not self._needs_pipeline(x) or kwargs.get("_use_cached_eval_dataset"):
+        if not self._needs_pipeline(x) or kwargs.get(
+            "_use_cached_eval_dataset"
+        ):
             return super().evaluate(
-                x, y, batch_size=batch_size, sample_weight=sample_weight,
+                x,
+                y,
+                batch_size=batch_size,
+                sample_weight=sample_weight,
                 **kwargs,
             )
         data = self._dataset(x, y, sample_weight, batch_size)

@@ -8,7 +8,10 @@ from tests.test_case import TestCase
 
 class MakeDatasetTest(TestCase):
     def test_batches_dicts_of_arrays_and_strings(self):
-        x = {"images": np.zeros((5, 2, 2, 3)), "text": ["a", "b", "c", "d", "e"]}
+        x = {
+            "images": np.zeros((5, 2, 2, 3)),
+            "text": ["a", "b", "c", "d", "e"],
+        }
         batches = list(make_dataset(x, np.arange(5), batch_size=2))
         self.assertEqual(len(batches), 3)
         (bx, by) = batches[0]
@@ -38,8 +41,11 @@ class MakeDatasetTest(TestCase):
             seen.append((y is None, sample_weight is None))
             return x * 2, y
 
-        (bx, by) = list(make_dataset(np.arange(2), np.arange(2), batch_size=2,
-                                     map_fn=map_fn))[0]
+        (bx, by) = list(
+            make_dataset(
+                np.arange(2), np.arange(2), batch_size=2, map_fn=map_fn
+            )
+        )[0]
         np.testing.assert_array_equal(bx, [0, 2])
         self.assertEqual(seen, [(False, True)])
 

@@ -34,8 +34,10 @@ class ImageEncoderTest(TestCase):
             self.assertEqual(out["sequence_output"].shape, (2, 4, 64))
             self.assertEqual(out["pooled_output"].shape, (2, 64))
         np.testing.assert_allclose(
-            out["pooled_output"], out["sequence_output"].mean(axis=1),
-            rtol=1e-5, atol=1e-6,
+            out["pooled_output"],
+            out["sequence_output"].mean(axis=1),
+            rtol=1e-5,
+            atol=1e-6,
         )
 
     def test_uint8_and_float_pixels_agree(self):
@@ -55,8 +57,10 @@ class ImageEncoderTest(TestCase):
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
         x, y = random_images(8), np.array([0, 1] * 4)
-        before = [w.numpy() if hasattr(w, "numpy") else np.array(w)
-                  for w in encoder.trainable_weights]
+        before = [
+            w.numpy() if hasattr(w, "numpy") else np.array(w)
+            for w in encoder.trainable_weights
+        ]
         history = model.fit(x, y, batch_size=4, epochs=2, verbose=0)
         self.assertTrue(np.isfinite(history.history["loss"]).all())
         after = keras.ops.convert_to_numpy(encoder.trainable_weights[0])
@@ -96,10 +100,12 @@ class ImageEncoderTest(TestCase):
         # The weights are the saved ones: same features as the backbone on
         # the same normalised pixels.
         normalised = encoder.network.get_layer("image_preprocessing")(images)
-        expected = np.mean(keras.ops.convert_to_numpy(backbone(normalised)),
-                           axis=(1, 2))
-        np.testing.assert_allclose(out["pooled_output"], expected,
-                                   rtol=1e-4, atol=1e-5)
+        expected = np.mean(
+            keras.ops.convert_to_numpy(backbone(normalised)), axis=(1, 2)
+        )
+        np.testing.assert_allclose(
+            out["pooled_output"], expected, rtol=1e-4, atol=1e-5
+        )
         self.run_model_saving_test(encoder, images)
 
     def test_unreachable_preset_names_alternatives(self):
@@ -111,18 +117,28 @@ class ImageEncoderTest(TestCase):
             with pytest.raises(ValueError) as error:
                 keras_mm.encoders.image("resnet_50_imagenet")
         message = str(error.value)
-        for part in ("'resnet_50_imagenet'", "ConnectionError",
-                     "local preset directory", "cnn_small", "vit_tiny"):
+        for part in (
+            "'resnet_50_imagenet'",
+            "ConnectionError",
+            "local preset directory",
+            "cnn_small",
+            "vit_tiny",
+        ):
             self.assertIn(part, message)
 
     def test_bad_inputs(self):
-        with pytest.raises(ValueError, match="Unknown image encoder.*resnet_18"):
+        with pytest.raises(
+            ValueError, match="Unknown image encoder.*resnet_18"
+        ):
             keras_mm.encoders.image("resnet_7")
         with pytest.raises(ValueError, match="Received: backbone=42"):
             keras_mm.encoders.image(42)
         encoder = keras_mm.encoders.image("cnn_small", image_shape=SHAPE)
-        with pytest.raises(ValueError, match=r"\(batch, None, None, 3\).*"
-                           r"Received shape: \(2, 32, 32, 1\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"\(batch, None, None, 3\).*"
+            r"Received shape: \(2, 32, 32, 1\)",
+        ):
             encoder.predict(random_images(channels=1), verbose=0)
         with pytest.raises(ValueError, match=r"Received shape: \(2, 32, 32\)"):
             encoder.predict(np.zeros((2, 32, 32), "uint8"), verbose=0)

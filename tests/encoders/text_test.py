@@ -12,11 +12,24 @@ TINY = dict(sequence_length=6, hidden_dim=8, num_layers=1, num_heads=2)
 
 
 def tiny_bert():
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red",
-             "circle", "."]
+    vocab = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        "a",
+        "red",
+        "circle",
+        ".",
+    ]
     backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=len(vocab), num_layers=1, num_heads=2, hidden_dim=4,
-        intermediate_dim=8, max_sequence_length=8,
+        vocabulary_size=len(vocab),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=4,
+        intermediate_dim=8,
+        max_sequence_length=8,
     )
     return backbone, keras_hub.models.BertTokenizer(vocabulary=vocab)
 
@@ -55,7 +68,9 @@ class TextEncoderTest(TestCase):
 
     def test_builtins_on_raw_strings(self):
         for name in ("transformer_small", "bigru_small"):
-            encoder = keras_mm.encoders.text(name, vocabulary=self.vocab, **TINY)
+            encoder = keras_mm.encoders.text(
+                name, vocabulary=self.vocab, **TINY
+            )
             out = encoder.predict(TEXTS, verbose=0)
             self.assertEqual(out["sequence_output"].shape, (4, 6, 8))
             self.assertEqual(out["pooled_output"].shape, (4, 8))
@@ -73,13 +88,20 @@ class TextEncoderTest(TestCase):
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
         labels = np.array([0, 1, 0, 1])
-        history = model.fit(TEXTS, labels, batch_size=2, epochs=3, verbose=0,
-                            validation_split=0.5)
+        history = model.fit(
+            TEXTS,
+            labels,
+            batch_size=2,
+            epochs=3,
+            verbose=0,
+            validation_split=0.5,
+        )
         self.assertLess(history.history["loss"][-1], history.history["loss"][0])
         self.assertIn("val_loss", history.history)
         self.assertEqual(model.predict(TEXTS, verbose=0).shape, (4, 2))
-        self.assertEqual(len(model.evaluate(TEXTS, labels, verbose=0,
-                                            return_dict=True)), 1)
+        self.assertEqual(
+            len(model.evaluate(TEXTS, labels, verbose=0, return_dict=True)), 1
+        )
 
     def test_freeze(self):
         encoder = keras_mm.encoders.text(
@@ -96,7 +118,8 @@ class TextEncoderTest(TestCase):
             encoder, encoder.preprocessor(TEXTS)
         )
         self.assertAllClose(
-            encoder.predict(TEXTS, verbose=0), restored.predict(TEXTS, verbose=0)
+            encoder.predict(TEXTS, verbose=0),
+            restored.predict(TEXTS, verbose=0),
         )
 
     @pytest.mark.slow
@@ -123,8 +146,9 @@ class TextEncoderTest(TestCase):
         encoder = keras_mm.encoders.text(directory, sequence_length=8)
         expected = backbone(encoder.preprocessor(["a red circle"]))
         out = encoder.predict(["a red circle"], verbose=0)
-        self.assertAllClose(out["pooled_output"], expected["pooled_output"],
-                            atol=1e-5)
+        self.assertAllClose(
+            out["pooled_output"], expected["pooled_output"], atol=1e-5
+        )
         self.run_model_saving_test(encoder, encoder.preprocessor(["a red"]))
 
     def test_unreachable_preset_names_alternatives(self):
@@ -136,18 +160,25 @@ class TextEncoderTest(TestCase):
             with pytest.raises(ValueError) as error:
                 keras_mm.encoders.text("bert_tiny_en_uncased")
         message = str(error.value)
-        for part in ("'bert_tiny_en_uncased'", "ConnectionError",
-                     "local preset directory", "transformer_small"):
+        for part in (
+            "'bert_tiny_en_uncased'",
+            "ConnectionError",
+            "local preset directory",
+            "transformer_small",
+        ):
             self.assertIn(part, message)
 
     def test_bad_arguments(self):
-        with pytest.raises(ValueError, match="Unknown text encoder.*bigru_small"):
+        with pytest.raises(
+            ValueError, match="Unknown text encoder.*bigru_small"
+        ):
             keras_mm.encoders.text("gpt_huge", vocabulary=self.vocab)
         with pytest.raises(ValueError, match="needs a `vocabulary`"):
             keras_mm.encoders.text("transformer_small")
         with pytest.raises(ValueError, match="sequence_length=0"):
-            keras_mm.encoders.text("transformer_small", vocabulary=self.vocab,
-                                   sequence_length=0)
+            keras_mm.encoders.text(
+                "transformer_small", vocabulary=self.vocab, sequence_length=0
+            )
         backbone, _ = tiny_bert()
         with pytest.raises(ValueError, match="needs its `tokenizer`"):
             keras_mm.encoders.text(backbone)

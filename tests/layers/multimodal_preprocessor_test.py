@@ -13,10 +13,13 @@ class MultimodalPreprocessorTest(TestCase):
     def test_preprocesses_its_keys_and_passes_others(self):
         layer = MultimodalPreprocessor({"text": WordTokenizer(VOCAB, 3)})
         images = np.ones((2, 4, 4, 3), "uint8")
-        x, y = layer({"text": ["red circle", "blue"], "images": images},
-                     y=np.array([1, 0]))
-        np.testing.assert_array_equal(x["text"]["token_ids"],
-                                      [[4, 5, 0], [1, 0, 0]])
+        x, y = layer(
+            {"text": ["red circle", "blue"], "images": images},
+            y=np.array([1, 0]),
+        )
+        np.testing.assert_array_equal(
+            x["text"]["token_ids"], [[4, 5, 0], [1, 0, 0]]
+        )
         np.testing.assert_array_equal(x["images"], images)
         np.testing.assert_array_equal(y, [1, 0])
 

@@ -33,13 +33,13 @@ class WordTokenizerTest(TestCase):
         tokenizer = WordTokenizer(VOCAB, sequence_length=3)
         ds = tf.data.Dataset.from_tensor_slices(["a circle", "red"]).batch(2)
         batch = next(iter(ds.map(tokenizer)))
-        np.testing.assert_array_equal(batch["token_ids"], [[4, 6, 0], [5, 0, 0]])
+        np.testing.assert_array_equal(
+            batch["token_ids"], [[4, 6, 0], [5, 0, 0]]
+        )
 
     def test_detokenize_drops_special_tokens(self):
         tokenizer = WordTokenizer(VOCAB, sequence_length=5)
-        self.assertEqual(
-            tokenizer.detokenize([[2, 4, 5, 3, 0]]), ["a red"]
-        )
+        self.assertEqual(tokenizer.detokenize([[2, 4, 5, 3, 0]]), ["a red"])
 
     def test_config_round_trip(self):
         tokenizer = WordTokenizer(VOCAB, sequence_length=5, lowercase=False)

@@ -16,12 +16,15 @@ def toy_model():
     inputs = {
         "text": {
             "token_ids": keras.Input((3,), dtype="int32", name="token_ids"),
-            "padding_mask": keras.Input((3,), dtype="bool",
-                                        name="padding_mask"),
+            "padding_mask": keras.Input(
+                (3,), dtype="bool", name="padding_mask"
+            ),
         },
         "number": keras.Input((1,), name="number"),
     }
-    embedded = keras.layers.Embedding(len(VOCAB), 4)(inputs["text"]["token_ids"])
+    embedded = keras.layers.Embedding(len(VOCAB), 4)(
+        inputs["text"]["token_ids"]
+    )
     x = keras.layers.Concatenate()(
         [keras.layers.Flatten()(embedded), inputs["number"]]
     )
@@ -37,14 +40,22 @@ def toy_model():
 class PipelineModelTest(TestCase):
     def setUp(self):
         super().setUp()
-        self.x = {"text": ["red", "blue", "red blue", ""],
-                  "number": np.arange(4, dtype="float32")[:, None]}
+        self.x = {
+            "text": ["red", "blue", "red blue", ""],
+            "number": np.arange(4, dtype="float32")[:, None],
+        }
         self.y = np.array([1.0, 0.0, 1.0, 0.0])
 
     def test_fit_evaluate_predict_on_raw_inputs(self):
         model = toy_model()
-        history = model.fit(self.x, self.y, batch_size=2, epochs=2, verbose=0,
-                            validation_split=0.25)
+        history = model.fit(
+            self.x,
+            self.y,
+            batch_size=2,
+            epochs=2,
+            verbose=0,
+            validation_split=0.25,
+        )
         self.assertEqual(len(history.history["val_loss"]), 2)
         self.assertEqual(model.predict(self.x, verbose=0).shape, (4, 1))
         loss = model.evaluate(self.x, self.y, verbose=0)
@@ -53,13 +64,19 @@ class PipelineModelTest(TestCase):
     def test_predict_agrees_with_call_on_preprocessed_inputs(self):
         model = toy_model()
         expected = model(model.preprocessor(self.x))
-        self.assertAllClose(model.predict(self.x, verbose=0), expected,
-                            atol=1e-6)
+        self.assertAllClose(
+            model.predict(self.x, verbose=0), expected, atol=1e-6
+        )
 
     def test_validation_data_and_datasets(self):
         model = toy_model()
-        history = model.fit(self.x, self.y, epochs=1, verbose=0,
-                            validation_data=(self.x, self.y))
+        history = model.fit(
+            self.x,
+            self.y,
+            epochs=1,
+            verbose=0,
+            validation_data=(self.x, self.y),
+        )
         self.assertIn("val_loss", history.history)
 
     def test_saving_keeps_the_preprocessor(self):
@@ -68,8 +85,10 @@ class PipelineModelTest(TestCase):
         model.save(path)
         restored = keras.saving.load_model(path)
         self.assertIsInstance(restored.preprocessor, MultimodalPreprocessor)
-        self.assertAllClose(model.predict(self.x, verbose=0),
-                            restored.predict(self.x, verbose=0))
+        self.assertAllClose(
+            model.predict(self.x, verbose=0),
+            restored.predict(self.x, verbose=0),
+        )
 
     def test_key_errors_name_the_keys(self):
         model = toy_model()
@@ -78,8 +97,9 @@ class PipelineModelTest(TestCase):
         with pytest.raises(ValueError, match=r"missing: \['number'\]"):
             model.fit({"text": self.x["text"]}, self.y, verbose=0)
         with pytest.raises(ValueError, match=r"number' must have shape"):
-            model.evaluate(dict(self.x, number=np.zeros((4, 2))), self.y,
-                           verbose=0)
+            model.evaluate(
+                dict(self.x, number=np.zeros((4, 2))), self.y, verbose=0
+            )
 
     def test_check_inputs(self):
         spec = keras.Input((None, 3))
