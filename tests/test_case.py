@@ -172,6 +172,30 @@ class TestCase(parameterized.TestCase):
                 check_dtypes(outputs, "bfloat16")
         return layer
 
+    def run_offline_preset_test(self, build, preset, builtins):
+        """`build(preset)` with the download failing as it does offline must
+        raise a `ValueError` naming the preset, the cause and the offline
+        alternatives (a local directory, the built-in names)."""
+        import keras_hub
+        import pytest
+
+        def offline(*args, **kwargs):
+            raise ConnectionError("Failed to resolve 'www.kaggle.com'")
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(keras_hub.models.Backbone, "from_preset", offline)
+            with pytest.raises(ValueError) as error:
+                build(preset)
+        message = str(error.value)
+        for part in (
+            f"'{preset}'",
+            "ConnectionError",
+            "local preset directory",
+        ):
+            self.assertIn(part, message)
+        for name in builtins:
+            self.assertIn(name, message)
+
     def run_model_saving_test(self, model, input_data, atol=1e-6):
         """`.keras` save and load in safe mode: same class, same outputs."""
         expected = _to_numpy(model(input_data))

@@ -12,6 +12,7 @@ from keras_mm.encoders.presets import load_preset
 from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
 from keras_mm.layers.word_tokenizer import SPECIAL_TOKENS
 from keras_mm.layers.word_tokenizer import WordTokenizer
+from keras_mm.utils.validation import check_integers
 
 BUILTINS = {
     # name: (hidden_dim, num_layers, num_heads)
@@ -213,11 +214,7 @@ def text(
                                      sequence_length=64)
     ```
     """
-    if not isinstance(sequence_length, int) or sequence_length < 1:
-        raise ValueError(
-            "`sequence_length` must be a positive integer. Received: "
-            f"sequence_length={sequence_length}"
-        )
+    check_integers(sequence_length=sequence_length)
     if isinstance(backbone, str) and backbone in BUILTINS:
         if vocabulary is None:
             raise ValueError(

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.utils.validation import check_integers
 
 FEATURES = ("stft", "log_mel", "mfcc")
 _LOG_OFFSET = 1e-6
@@ -97,18 +98,13 @@ class AudioFeatures(keras.layers.Layer):
                 f"`features` must be one of {list(FEATURES)}. Received: "
                 f"features={features!r}"
             )
-        for arg, value in (
-            ("sample_rate", sample_rate),
-            ("num_mel_bins", num_mel_bins),
-            ("num_mfcc", num_mfcc),
-            ("frame_length", frame_length),
-            ("frame_step", frame_step),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{arg}` must be a positive integer. Received: "
-                    f"{arg}={value!r}"
-                )
+        check_integers(
+            sample_rate=sample_rate,
+            num_mel_bins=num_mel_bins,
+            num_mfcc=num_mfcc,
+            frame_length=frame_length,
+            frame_step=frame_step,
+        )
         if num_mfcc > num_mel_bins:
             raise ValueError(
                 "`num_mfcc` must be at most `num_mel_bins`. Received: "

@@ -3,6 +3,7 @@ import tensorflow as tf
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.layers.preprocessing_layer import PreprocessingLayer
+from keras_mm.utils.validation import check_integers
 
 # Integer PCM samples and the value of full scale.
 _PCM_SCALE = {tf.int16: 2.0**15, tf.int32: 2.0**31}
@@ -63,11 +64,7 @@ class AudioPreprocessor(PreprocessingLayer):
 
     def __init__(self, sample_rate=16000, max_duration=1.0, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(sample_rate, int) or sample_rate < 1:
-            raise ValueError(
-                "`sample_rate` must be a positive integer. Received: "
-                f"sample_rate={sample_rate}"
-            )
+        check_integers(sample_rate=sample_rate)
         if not isinstance(max_duration, (int, float)) or max_duration <= 0:
             raise ValueError(
                 "`max_duration` must be a positive number of seconds. "

@@ -1,6 +1,7 @@
 import keras
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.utils.validation import check_integers
 
 
 @keras_mm_export
@@ -52,17 +53,13 @@ class SpecAugment(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for arg, value in (
-            ("num_time_masks", num_time_masks),
-            ("max_time_mask", max_time_mask),
-            ("num_freq_masks", num_freq_masks),
-            ("max_freq_mask", max_freq_mask),
-        ):
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(
-                    f"`{arg}` must be a non-negative integer. Received: "
-                    f"{arg}={value!r}"
-                )
+        check_integers(
+            minimum=0,
+            num_time_masks=num_time_masks,
+            max_time_mask=max_time_mask,
+            num_freq_masks=num_freq_masks,
+            max_freq_mask=max_freq_mask,
+        )
         self.num_time_masks = num_time_masks
         self.max_time_mask = max_time_mask
         self.num_freq_masks = num_freq_masks

@@ -2,6 +2,7 @@ import keras
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
+from keras_mm.utils.validation import check_integers
 
 # One frame and one bin of zeros on each side: output `j` is centred on
 # input `2 * j` whatever the input length (a "same" conv shifts with parity).
@@ -55,16 +56,9 @@ class SpectrogramCNN(keras.layers.Layer):
 
     def __init__(self, hidden_dim, num_layers=2, filters=32, **kwargs):
         super().__init__(**kwargs)
-        for arg, value in (
-            ("hidden_dim", hidden_dim),
-            ("num_layers", num_layers),
-            ("filters", filters),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{arg}` must be a positive integer. Received: "
-                    f"{arg}={value!r}"
-                )
+        check_integers(
+            hidden_dim=hidden_dim, num_layers=num_layers, filters=filters
+        )
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
         self.filters = filters

@@ -3,6 +3,7 @@ import tensorflow as tf
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.layers.preprocessing_layer import PreprocessingLayer
+from keras_mm.utils.validation import check_integers
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[START]", "[END]")
 # Punctuation becomes a token of its own: "red, big." -> "red , big ."
@@ -58,11 +59,7 @@ class WordTokenizer(PreprocessingLayer):
                 f"Received: {vocabulary[: len(SPECIAL_TOKENS)]}... Build one "
                 "with `keras_mm.encoders.text_vocabulary(texts)`."
             )
-        if not isinstance(sequence_length, int) or sequence_length < 1:
-            raise ValueError(
-                "`sequence_length` must be a positive integer. Received: "
-                f"sequence_length={sequence_length}"
-            )
+        check_integers(sequence_length=sequence_length)
         self.vocabulary = vocabulary
         self.sequence_length = sequence_length
         self.lowercase = lowercase

@@ -38,7 +38,19 @@ class PipelineModel(keras.Model):
     (2, 1)
     """
 
-    preprocessor = None
+    def __setattr__(self, name, value):
+        # The preprocessor runs in tf.data, never inside the compiled step,
+        # so it is kept out of the model's layers: Keras compiles a model
+        # without XLA (jit) when any of its layers cannot be, and lookup
+        # layers cannot. Saving still finds it through the property below.
+        if name == "preprocessor":
+            object.__setattr__(self, "_pipeline_preprocessor", value)
+        else:
+            super().__setattr__(name, value)
+
+    @property
+    def preprocessor(self):
+        return self.__dict__.get("_pipeline_preprocessor")
 
     def __init__(self, *args, preprocessor=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,0 +1,1 @@
+from keras_mm.utils.validation import check_integers

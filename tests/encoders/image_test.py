@@ -109,22 +109,11 @@ class ImageEncoderTest(TestCase):
         self.run_model_saving_test(encoder, images)
 
     def test_unreachable_preset_names_alternatives(self):
-        def offline(*args, **kwargs):
-            raise ConnectionError("Failed to resolve 'www.kaggle.com'")
-
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(keras_hub.models.Backbone, "from_preset", offline)
-            with pytest.raises(ValueError) as error:
-                keras_mm.encoders.image("resnet_50_imagenet")
-        message = str(error.value)
-        for part in (
-            "'resnet_50_imagenet'",
-            "ConnectionError",
-            "local preset directory",
-            "cnn_small",
-            "vit_tiny",
-        ):
-            self.assertIn(part, message)
+        self.run_offline_preset_test(
+            keras_mm.encoders.image,
+            "resnet_50_imagenet",
+            builtins=("cnn_small", "vit_tiny"),
+        )
 
     def test_bad_inputs(self):
         with pytest.raises(

@@ -152,21 +152,11 @@ class TextEncoderTest(TestCase):
         self.run_model_saving_test(encoder, encoder.preprocessor(["a red"]))
 
     def test_unreachable_preset_names_alternatives(self):
-        def offline(*args, **kwargs):
-            raise ConnectionError("Failed to resolve 'www.kaggle.com'")
-
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(keras_hub.models.Backbone, "from_preset", offline)
-            with pytest.raises(ValueError) as error:
-                keras_mm.encoders.text("bert_tiny_en_uncased")
-        message = str(error.value)
-        for part in (
-            "'bert_tiny_en_uncased'",
-            "ConnectionError",
-            "local preset directory",
-            "transformer_small",
-        ):
-            self.assertIn(part, message)
+        self.run_offline_preset_test(
+            keras_mm.encoders.text,
+            "bert_tiny_en_uncased",
+            builtins=("transformer_small", "bigru_small"),
+        )
 
     def test_bad_arguments(self):
         with pytest.raises(

@@ -79,6 +79,15 @@ class PipelineModelTest(TestCase):
         )
         self.assertIn("val_loss", history.history)
 
+    def test_preprocessor_does_not_disable_xla(self):
+        # The tokenizer's lookup layer cannot be compiled with XLA; as it
+        # runs in tf.data, it must not turn XLA off for the whole model.
+        # Keras decides with `_flatten_layers` (`trainer.model_supports_jit`).
+        model = toy_model()
+        layers = model._flatten_layers()
+        self.assertTrue(all(layer.supports_jit for layer in layers))
+        self.assertNotIn(model.preprocessor, layers)
+
     def test_saving_keeps_the_preprocessor(self):
         model = toy_model()
         path = self.get_temp_dir() + "/model.keras"
