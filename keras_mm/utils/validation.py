@@ -5,8 +5,8 @@ def check_integers(minimum=1, **values):
     """Raises unless every keyword value is an `int` of at least `minimum`.
 
     Examples:
-    >>> check_integers(hidden_dim=8, num_layers=2)
-    >>> check_integers(num_heads=0)
+    >>> keras_mm.utils.check_integers(hidden_dim=8, num_layers=2)
+    >>> keras_mm.utils.check_integers(num_heads=0)
     Traceback (most recent call last):
     ...
     ValueError: `num_heads` must be a positive integer. Received: num_heads=0
