@@ -1,0 +1,1 @@
+from keras_mm.heads.classification_head import ClassificationHead
