@@ -1,0 +1,1 @@
+from keras_mm.datasets.scenes import scenes

@@ -1,0 +1,495 @@
+"""Rendered 2-D scenes with captions and true / false / unknown statements."""
+
+import warnings
+
+import numpy as np
+
+from keras_mm.utils.validation import check_integers
+
+try:
+    from PIL import Image
+    from PIL import ImageDraw
+    from PIL import ImageFont
+except ImportError:  # pragma: no cover - Pillow ships with the test setup.
+    Image = None
+
+LABELS = ("false", "true", "unknown")
+SHAPES = ("circle", "square", "triangle", "cross")
+COLOURS = ("red", "green", "blue", "yellow", "purple", "cyan")
+SIZES = ("small", "big")
+BACKGROUNDS = ("plain", "noisy", "striped", "checked")
+WORDS = ("cat", "dog", "sun", "cup", "hat", "key", "map", "pen")
+TEMPLATES = ("colour", "size", "count", "position", "word")
+# Colour-shape pairs that never appear in training scenes. Every validation
+# scene holds one group of a "validation" pair, every test scene one group of
+# a "test" pair; each set holds one pair per shape.
+HELD_OUT = {
+    "validation": (
+        ("green", "circle"),
+        ("cyan", "square"),
+        ("yellow", "triangle"),
+        ("red", "cross"),
+    ),
+    "test": (
+        ("blue", "circle"),
+        ("yellow", "square"),
+        ("red", "triangle"),
+        ("purple", "cross"),
+    ),
+}
+SPLITS = ("train", "validation", "test")
+MIN_NUM_SAMPLES = 30
+MIN_IMAGE_SIZE = 24
+
+_RGB = {
+    "red": (220, 40, 40),
+    "green": (40, 180, 60),
+    "blue": (50, 90, 235),
+    "yellow": (235, 215, 40),
+    "purple": (160, 60, 210),
+    "cyan": (40, 210, 215),
+}
+_ROWS = ("top", "middle", "bottom")
+_COLUMNS = ("left", "middle", "right")
+_WHERE = {
+    "top": "at the top",
+    "middle": "in the middle",
+    "bottom": "at the bottom",
+    "left": "on the left",
+    "right": "on the right",
+}
+_NUMBERS = ("one", "two", "three")
+_PLURALS = {shape: shape + "s" for shape in SHAPES}
+_PLURALS["cross"] = "crosses"
+_FRACTIONS = {"train": 0.7, "validation": 0.1}
+
+
+def scenes(num_samples=2000, image_size=64, seed=0, words=True):
+    """Generates the built-in scenes dataset, locally and from a seed.
+
+    Each image shows one or two groups of identical objects on a background,
+    and, in half of the images, a rendered word. A group is 1-3 objects of
+    one shape (circle, square, triangle, cross), one colour (red, green,
+    blue, yellow, purple, cyan) and one size (small, big). The image is cut
+    into three bands, either rows (`"top"`, `"middle"`, `"bottom"`) or
+    columns (`"left"`, `"middle"`, `"right"`); each group fills one band and
+    the word another. Groups in one image have different shapes. The
+    background is `"plain"`, `"noisy"`, `"striped"` or `"checked"`.
+
+    Every image comes with a caption, such as "two small red circles and a
+    big blue square on a striped background, with the word cat", five
+    paraphrased references (the caption first) for BLEU or CIDEr, and a
+    statement labelled by `LABELS = ("false", "true", "unknown")`:
+
+    - `0` (`"false"`): the statement is about something that is in the
+      image, and the image contradicts it.
+    - `1` (`"true"`): the statement is about something that is in the
+      image, and the image confirms it.
+    - `2` (`"unknown"`): the statement is about something that is not in
+      the image, so it cannot be checked: a shape that no group has, or
+      the word when no word is rendered.
+
+    The statement templates (`"templates"` field) are `"colour"` ("the
+    circles are red"), `"size"` ("the circles are small"), `"count"` ("the
+    number of circles is two"), `"position"` ("the circles are at the
+    top"; only positions of the image's own layout are used) and `"word"`
+    ("the word is cat"). Statements are always plural, so their form does
+    not reveal a count.
+
+    Neither input alone predicts the label. The label is drawn (balanced,
+    by permutation) independently of the image; then a template is drawn
+    among those that can express that label for that image, and the
+    statement's shape, colour, size, count, position or word is drawn so
+    that, over images, its distribution is the same for the three labels.
+
+    Held-out combinations: training scenes never contain the colour-shape
+    pairs in `HELD_OUT`, and training statements never mention them. Every
+    validation scene contains one group of a `HELD_OUT["validation"]` pair
+    and every test scene one group of a `HELD_OUT["test"]` pair (the other
+    group, if any, uses training pairs), so scores measure generalisation
+    to unseen combinations of known factors.
+
+    `num_samples` is the total across the splits: 70% train, 10%
+    validation and the rest test. Generation takes one to two seconds for 2000
+    images of 64 x 64 pixels, on one CPU core. The same arguments give
+    identical arrays and strings.
+
+    Args:
+        num_samples: int. Number of examples over all splits, at least 30.
+            Defaults to `2000`.
+        image_size: int. Height and width of the images, at least 24.
+            Defaults to `64`.
+        seed: int. Non-negative seed of the generator. Defaults to `0`.
+        words: bool. Whether half the images show a rendered word. Words
+            are drawn with Pillow's built-in bitmap font; without Pillow no
+            word is rendered (with a warning), `"word"` is `""` everywhere
+            and the `"word"` template is not used. Defaults to `True`.
+
+    Returns:
+        A dict with keys `"train"`, `"validation"` and `"test"`, each a dict
+        of:
+        - `"images"`: uint8 array of shape `(n, image_size, image_size, 3)`.
+        - `"captions"`: list of `n` str.
+        - `"references"`: list of `n` lists of 5 str, the caption first.
+        - `"statements"`: list of `n` str.
+        - `"labels"`: int32 array of shape `(n,)`, indices into `LABELS`.
+        - `"templates"`: list of `n` str, the statement templates.
+        - `"objects"`: list of `n` lists of dicts with keys `"shape"`,
+          `"colour"`, `"size"`, `"position"` (the band) and `"center"`
+          (the `(y, x)` pixel coordinates), one dict per object.
+        - `"word"`: list of `n` str, the rendered word or `""`.
+        - `"word_position"`: list of `n` str, the word's band or `""`.
+        - `"background"`: list of `n` str.
+
+    Raises:
+        ValueError: if an argument is not an integer in range.
+
+    Examples:
+    >>> data = keras_mm.datasets.scenes(num_samples=30, image_size=32)
+    >>> {name: len(split["labels"]) for name, split in data.items()}
+    {'train': 21, 'validation': 3, 'test': 6}
+    >>> data["train"]["images"].shape, data["train"]["images"].dtype
+    ((21, 32, 32, 3), dtype('uint8'))
+    >>> keras_mm.datasets.scenes.LABELS
+    ('false', 'true', 'unknown')
+    """
+    if isinstance(seed, np.integer):
+        seed = int(seed)
+    check_integers(minimum=MIN_NUM_SAMPLES, num_samples=num_samples)
+    check_integers(minimum=MIN_IMAGE_SIZE, image_size=image_size)
+    check_integers(minimum=0, seed=seed)
+    if not isinstance(words, bool):
+        raise ValueError(f"`words` must be a bool. Received: words={words!r}")
+    if words and Image is None:  # pragma: no cover
+        warnings.warn(
+            "Pillow is not installed, so `scenes` renders no words and "
+            "uses no word statements. Install Pillow to get them.",
+            stacklevel=2,
+        )
+        words = False
+    num_train = int(round(num_samples * _FRACTIONS["train"]))
+    num_validation = max(1, int(round(num_samples * _FRACTIONS["validation"])))
+    sizes = {
+        "train": num_train,
+        "validation": num_validation,
+        "test": num_samples - num_train - num_validation,
+    }
+    rng = np.random.default_rng(seed)
+    grid = np.arange(image_size, dtype="float32") + 0.5
+    return {
+        split: _generate_split(
+            split, sizes[split], image_size, rng, words, grid
+        )
+        for split in SPLITS
+    }
+
+
+# Expose the constants on the function too, so that users of
+# `keras_mm.datasets.scenes` find them without importing the module.
+scenes.LABELS = LABELS
+scenes.SHAPES = SHAPES
+scenes.COLOURS = COLOURS
+scenes.SIZES = SIZES
+scenes.BACKGROUNDS = BACKGROUNDS
+scenes.WORDS = WORDS
+scenes.TEMPLATES = TEMPLATES
+scenes.HELD_OUT = HELD_OUT
+
+
+def _allowed_colours(split):
+    """Maps each shape to the colours its scenes use in `split`."""
+    banned = set(HELD_OUT["validation"]) | set(HELD_OUT["test"])
+    allowed = {
+        shape: [c for c in COLOURS if (c, shape) not in banned]
+        for shape in SHAPES
+    }
+    if split != "train":
+        for colour, shape in HELD_OUT[split]:
+            allowed[shape] = [c for c in COLOURS if c in allowed[shape]] + [
+                colour
+            ]
+    return allowed
+
+
+def _generate_split(split, n, image_size, rng, words, grid):
+    allowed = _allowed_colours(split)
+    train_colours = _allowed_colours("train")
+    templates = TEMPLATES if words else TEMPLATES[:-1]
+    labels = rng.permutation(np.arange(n) % 3).astype("int32")
+    out = {
+        "images": np.empty((n, image_size, image_size, 3), "uint8"),
+        "captions": [],
+        "references": [],
+        "statements": [],
+        "labels": labels,
+        "templates": [],
+        "objects": [],
+        "word": [],
+        "word_position": [],
+        "background": [],
+    }
+    for i in range(n):
+        scene = _sample_scene(split, rng, words, train_colours)
+        out["images"][i] = _render(scene, image_size, rng, grid)
+        captions = _captions(scene)
+        template, statement = _sample_statement(
+            scene, int(labels[i]), templates, allowed, rng
+        )
+        out["captions"].append(captions[0])
+        out["references"].append(captions)
+        out["statements"].append(statement)
+        out["templates"].append(template)
+        out["objects"].append(scene["objects"])
+        out["word"].append(scene["word"])
+        out["word_position"].append(scene["word_position"])
+        out["background"].append(scene["background"])
+    return out
+
+
+def _choice(rng, options):
+    return options[int(rng.integers(len(options)))]
+
+
+def _sample_scene(split, rng, words, train_colours):
+    bands = _ROWS if rng.random() < 0.5 else _COLUMNS
+    num_groups = int(rng.integers(1, 3))
+    has_word = words and rng.random() < 0.5
+    order = rng.permutation(3)
+    shapes = [SHAPES[j] for j in rng.permutation(len(SHAPES))[:num_groups]]
+    groups = []
+    for g, shape in enumerate(shapes):
+        colour = _choice(rng, train_colours[shape])
+        groups.append(
+            {
+                "shape": shape,
+                "colour": colour,
+                "size": _choice(rng, SIZES),
+                "count": int(rng.integers(1, 4)),
+                "band": int(order[g]),
+            }
+        )
+    if split != "train":
+        # One group, of a random shape, takes a held-out pair.
+        colour, shape = _choice(rng, HELD_OUT[split])
+        forced = int(rng.integers(num_groups))
+        others = {g["shape"] for k, g in enumerate(groups) if k != forced}
+        if shape in others:
+            # Swap shapes so that shapes stay distinct within the scene.
+            k = next(k for k, g in enumerate(groups) if g["shape"] == shape)
+            groups[k]["shape"] = groups[forced]["shape"]
+            groups[k]["colour"] = _choice(
+                rng, train_colours[groups[k]["shape"]]
+            )
+        groups[forced]["shape"] = shape
+        groups[forced]["colour"] = colour
+    groups.sort(key=lambda g: g["band"])
+    for g in groups:
+        g["position"] = bands[g["band"]]
+    return {
+        "bands": bands,
+        "groups": groups,
+        "word": _choice(rng, WORDS) if has_word else "",
+        "word_band": int(order[num_groups]) if has_word else -1,
+        "word_position": bands[int(order[num_groups])] if has_word else "",
+        "background": _choice(rng, BACKGROUNDS),
+        "objects": [],
+    }
+
+
+def _sample_statement(scene, label, templates, allowed, rng):
+    has_word = bool(scene["word"])
+    if label == 2:
+        options = [t for t in templates if t != "word" or not has_word]
+    else:
+        options = [t for t in templates if t != "word" or has_word]
+    template = _choice(rng, options)
+    if template == "word":
+        if label == 1:
+            word = scene["word"]
+        elif label == 0:
+            word = _choice(rng, [w for w in WORDS if w != scene["word"]])
+        else:
+            word = _choice(rng, WORDS)
+        return template, f"the word is {word}"
+    present = {g["shape"]: g for g in scene["groups"]}
+    if label == 2:
+        shape = _choice(rng, [s for s in SHAPES if s not in present])
+        group = None
+    else:
+        group = _choice(rng, scene["groups"])
+        shape = group["shape"]
+    values = {
+        "colour": allowed[shape],
+        "size": SIZES,
+        "count": (1, 2, 3),
+        "position": scene["bands"],
+    }[template]
+    actual = None if group is None else group[template]
+    if template == "position":
+        actual = None if group is None else group["position"]
+    if label == 1:
+        value = actual
+    elif label == 0:
+        value = _choice(rng, [v for v in values if v != actual])
+    else:
+        value = _choice(rng, list(values))
+    if template == "count":
+        text = f"the number of {_PLURALS[shape]} is {_NUMBERS[value - 1]}"
+    elif template == "position":
+        text = f"the {_PLURALS[shape]} are {_WHERE[value]}"
+    else:
+        text = f"the {_PLURALS[shape]} are {value}"
+    return template, text
+
+
+def _group_phrase(group):
+    noun = _PLURALS[group["shape"]] if group["count"] > 1 else group["shape"]
+    count = "a" if group["count"] == 1 else _NUMBERS[group["count"] - 1]
+    return f"{count} {group['size']} {group['colour']} {noun}"
+
+
+def _captions(scene):
+    groups = scene["groups"]
+    phrases = [_group_phrase(g) for g in groups]
+    listed = " and ".join(phrases)
+    background = f"a {scene['background']} background"
+    word = scene["word"]
+    verb = "is" if groups[0]["count"] == 1 else "are"
+    placed = " and ".join(
+        f"{p} {_WHERE[g['position']]}" for p, g in zip(phrases, groups)
+    )
+    described = " and ".join(
+        f"{_NUMBERS[g['count'] - 1]} {g['colour']} "
+        + (
+            f"{_PLURALS[g['shape']]} that are "
+            if g["count"] > 1
+            else f"{g['shape']} that is "
+        )
+        + g["size"]
+        for g in groups
+    )
+    if word:
+        where = _WHERE[scene["word_position"]]
+        return [
+            f"{listed} on {background}, with the word {word}",
+            f"{background} with {listed} and the word {word}",
+            f"there {verb} {listed} on {background} and the word {word}",
+            f"{placed}, and the word {word} {where}, on {background}",
+            f"an image of {described} and the word {word} on {background}",
+        ]
+    return [
+        f"{listed} on {background}",
+        f"{background} with {listed}",
+        f"there {verb} {listed} on {background}",
+        f"{placed}, on {background}",
+        f"an image of {described} on {background}",
+    ]
+
+
+def _background(kind, size, rng, grid):
+    shade = float(rng.integers(25, 70))
+    if kind == "plain":
+        gray = np.full((size, size), shade, "float32")
+    elif kind == "noisy":
+        gray = shade + 12.0 * rng.standard_normal((size, size))
+    else:
+        period = max(4.0, size * float(rng.uniform(0.08, 0.16)))
+        rows = (grid[:, None] // (period / 2)).astype("int32")
+        cols = (grid[None, :] // (period / 2)).astype("int32")
+        if kind == "striped":
+            direction = int(rng.integers(3))
+            pattern = (rows, cols, rows + cols)[direction] % 2
+            pattern = np.broadcast_to(pattern, (size, size))
+        else:
+            pattern = (rows + cols) % 2
+        gray = shade + 28.0 * pattern
+    gray = np.clip(gray, 0, 255).astype("uint8")
+    return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def _shape_mask(shape, cy, cx, r, grid):
+    dy = grid[:, None] - cy
+    dx = grid[None, :] - cx
+    if shape == "circle":
+        return dx * dx + dy * dy <= r * r
+    if shape == "square":
+        side = 0.85 * r
+        return (np.abs(dx) <= side) & (np.abs(dy) <= side)
+    if shape == "triangle":
+        return (dy >= -r) & (dy <= 0.75 * r) & (np.abs(dx) <= 0.58 * (dy + r))
+    arm = 0.35 * r
+    ax, ay = np.abs(dx), np.abs(dy)
+    return ((ax <= r) & (ay <= arm)) | ((ay <= r) & (ax <= arm))
+
+
+_WORD_MASKS = {}
+
+
+def _word_mask(word):
+    if word not in _WORD_MASKS:
+        font = (
+            ImageFont.load_default_imagefont()
+            if hasattr(ImageFont, "load_default_imagefont")
+            else ImageFont.load_default()
+        )
+        left, top, right, bottom = font.getbbox(word)
+        image = Image.new("L", (right - left, bottom - top), 0)
+        ImageDraw.Draw(image).text((-left, -top), word, fill=255, font=font)
+        mask = np.asarray(image) > 127
+        rows = np.flatnonzero(mask.any(axis=1))
+        cols = np.flatnonzero(mask.any(axis=0))
+        _WORD_MASKS[word] = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return _WORD_MASKS[word]
+
+
+def _band_box(band, vertical_bands, size):
+    """Returns (top, left, height, width) of band `band` of 3."""
+    lo = int(round(band * size / 3))
+    hi = int(round((band + 1) * size / 3))
+    if vertical_bands:
+        return 0, lo, size, hi - lo
+    return lo, 0, hi - lo, size
+
+
+def _render(scene, size, rng, grid):
+    image = _background(scene["background"], size, rng, grid)
+    slot = size / 3.0
+    columns = scene["bands"] == _COLUMNS
+    objects = []
+    for g in scene["groups"]:
+        slots = np.sort(rng.permutation(3)[: g["count"]])
+        radius = slot * (0.22 if g["size"] == "small" else 0.38)
+        for s in slots:
+            along = (s + 0.5) * slot + rng.uniform(-0.07, 0.07) * slot
+            across = (g["band"] + 0.5) * slot + rng.uniform(-0.07, 0.07) * slot
+            cy, cx = (along, across) if columns else (across, along)
+            r = radius * float(rng.uniform(0.93, 1.07))
+            rgb = np.clip(
+                np.array(_RGB[g["colour"]]) + rng.integers(-12, 13, 3), 0, 255
+            )
+            image[_shape_mask(g["shape"], cy, cx, r, grid)] = rgb
+            objects.append(
+                {
+                    "shape": g["shape"],
+                    "colour": g["colour"],
+                    "size": g["size"],
+                    "position": g["position"],
+                    "center": (int(cy), int(cx)),
+                }
+            )
+    scene["objects"] = objects
+    if scene["word"]:
+        mask = _word_mask(scene["word"])
+        top, left, height, width = _band_box(scene["word_band"], columns, size)
+        scale = min(0.9 * width / mask.shape[1], 0.6 * height / mask.shape[0])
+        scale = min(scale, 2.0)
+        h = max(1, int(mask.shape[0] * scale))
+        w = max(1, int(mask.shape[1] * scale))
+        rows = (np.arange(h) * mask.shape[0] // h)[:, None]
+        cols = (np.arange(w) * mask.shape[1] // w)[None, :]
+        scaled = mask[rows, cols]
+        y0 = top + int(rng.integers(0, height - h + 1))
+        x0 = left + int(rng.integers(0, width - w + 1))
+        region = image[y0 : y0 + h, x0 : x0 + w]
+        region[scaled] = (245, 245, 245)
+    return image
