@@ -1,1 +1,2 @@
+from keras_mm.datasets.scenes import LABELS as SCENES_LABELS
 from keras_mm.datasets.scenes import scenes

@@ -1,4 +1,5 @@
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_mm.api_export import keras_mm_export
@@ -93,6 +94,34 @@ class PipelineModel(keras.Model):
         elif isinstance(x, dict) and hasattr(preprocessor, "preprocessors"):
             check_inputs(x, self.input, skip=set(preprocessor.preprocessors))
 
+    def _check_labels(self, y):
+        """Class labels out of range fail here, naming the rows, instead of
+        giving NaN losses (JAX) or an error deep in a kernel (TensorFlow)."""
+        loss = getattr(self, "loss", None)
+        sparse = (
+            isinstance(loss, keras.losses.SparseCategoricalCrossentropy)
+            or loss == "sparse_categorical_crossentropy"
+        )
+        if not sparse or y is None or isinstance(y, tf.data.Dataset):
+            return
+        labels = np.asarray(y)
+        if labels.dtype.kind not in "iuf":
+            return
+        num_classes = self.output.shape[-1]
+        bad = np.flatnonzero(
+            (labels < 0) | (labels >= num_classes) | (labels % 1 != 0)
+        )
+        if bad.size:
+            rows = ", ".join(
+                f"row {i}: {labels.reshape(-1)[i]}" for i in bad[:5]
+            )
+            raise ValueError(
+                f"Class labels must be integers in [0, {num_classes}). "
+                f"{bad.size} labels are not ({rows}"
+                + (", ..." if bad.size > 5 else "")
+                + ")."
+            )
+
     def _needs_pipeline(self, x):
         return self.preprocessor is not None and not isinstance(
             x, keras.utils.PyDataset
@@ -110,6 +139,7 @@ class PipelineModel(keras.Model):
         **kwargs,
     ):
         self._check_inputs(x)
+        self._check_labels(y)
         if not self._needs_pipeline(x):
             return super().fit(
                 x,
@@ -148,6 +178,7 @@ class PipelineModel(keras.Model):
         # `fit` passes its validation dataset here already preprocessed.
         if not kwargs.get("_use_cached_eval_dataset"):
             self._check_inputs(x)
+            self._check_labels(y)
         if not self._needs_pipeline(x) or kwargs.get(
             "_use_cached_eval_dataset"
         ):

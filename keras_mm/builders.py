@@ -1,0 +1,164 @@
+"""Builders: plain functions that assemble encoders into one fused model."""
+
+import keras
+
+from keras_mm import fusion as fusion_lib
+from keras_mm.encoders.encoder import Encoder
+from keras_mm.heads.classification_head import ClassificationHead
+from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
+from keras_mm.models.pipeline_model import PipelineModel
+
+
+def _model_inputs(key, encoder):
+    """Fresh `keras.Input`s shaped like `encoder`'s inputs."""
+    if isinstance(encoder.input, dict):
+        return {
+            name: keras.Input(
+                batch_shape=tensor.shape, dtype=tensor.dtype, name=name
+            )
+            for name, tensor in encoder.input.items()
+        }
+    tensor = encoder.input
+    return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype, name=key)
+
+
+def _compile(model, num_classes, activation, learning_rate):
+    if num_classes is None:
+        loss, metrics = "mse", ["mae"]
+    elif activation == "sigmoid":
+        loss, metrics = "binary_crossentropy", ["binary_accuracy"]
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=activation is None
+        )
+        metrics = ["sparse_categorical_accuracy"]
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=loss,
+        metrics=metrics,
+    )
+
+
+def build_classifier(
+    encoders,
+    num_classes,
+    fusion="concat",
+    hidden_dim=128,
+    dropout=0.1,
+    activation="softmax",
+    learning_rate=1e-3,
+    name="classifier",
+):
+    """Builds a compiled classifier (or regressor) over any mix of inputs.
+
+    Each encoder turns its input into `{"sequence_output",
+    "pooled_output"}`; a fusion layer combines them (token-level padding
+    masks are passed along for text); a head makes the predictions. The
+    model is a `keras_mm.models.PipelineModel`: `fit`, `evaluate` and
+    `predict` take a dict of raw inputs keyed like `encoders` (images as
+    pixel arrays, text as lists of strings, audio as waveforms), and the
+    text tokenisation and audio padding run in the `tf.data` pipeline, on
+    every backend. It comes compiled (Adam, and the loss that matches the
+    head); call `compile` again to change that.
+
+    Heads:
+    - `num_classes=k`, `activation="softmax"`: one class per example,
+      integer labels, sparse categorical cross-entropy.
+    - `num_classes=k`, `activation="sigmoid"`: multi-label, multi-hot
+      labels `(batch, k)`, binary cross-entropy.
+    - `num_classes=None`: regression, one linear output, mean squared error.
+
+    Args:
+        encoders: dict. Input key (`"images"`, `"text"`, `"audio"`, or any
+            name) to a `keras_mm.encoders.Encoder`.
+        num_classes: int or `None` (regression).
+        fusion: str or layer. `"concat"`, `"gated"`, `"cross_attention"`,
+            `"film"`, `"bilinear"`, `"tokens"` or `"late"`, or a fusion
+            layer instance. Defaults to `"concat"`.
+        hidden_dim: int. Size of the fused features. Defaults to `128`.
+        dropout: float. Dropout before the head. Defaults to `0.1`.
+        activation: `"softmax"`, `"sigmoid"` or `None` (logits).
+        learning_rate: float. Adam's learning rate. Defaults to `1e-3`.
+        name: str. Defaults to `"classifier"`.
+
+    Returns:
+        A compiled `keras_mm.models.PipelineModel`.
+
+    Examples:
+    >>> texts = ["a red circle", "a blue square"] * 4
+    >>> vocab = keras_mm.encoders.text_vocabulary(texts)
+    >>> model = keras_mm.build_classifier(
+    ...     {"images": keras_mm.encoders.image("cnn_small",
+    ...                                        image_shape=(32, 32, 3)),
+    ...      "text": keras_mm.encoders.text("bigru_small", vocabulary=vocab,
+    ...                                     sequence_length=4)},
+    ...     num_classes=2, hidden_dim=16)
+    >>> x = {"images": np.zeros((8, 32, 32, 3), "uint8"), "text": texts}
+    >>> model.predict(x, verbose=0).shape
+    (8, 2)
+    """
+    if not isinstance(encoders, dict) or not encoders:
+        raise ValueError(
+            "`encoders` must be a non-empty dict of input key to encoder, "
+            "e.g. {'images': keras_mm.encoders.image(...), 'text': "
+            f"keras_mm.encoders.text(...)}}. Received: {encoders!r}"
+        )
+    for key, encoder in encoders.items():
+        if not isinstance(encoder, Encoder):
+            raise ValueError(
+                f"encoders['{key}'] must be a keras_mm.encoders.Encoder "
+                "(from keras_mm.encoders.image, text or audio). Received: "
+                f"{type(encoder).__name__}"
+            )
+    head = ClassificationHead(
+        num_classes, activation=activation, dropout=dropout, name="head"
+    )  # Validates num_classes and activation before anything is built.
+    late = fusion == "late" or isinstance(fusion, fusion_lib.LateFusion)
+    if isinstance(fusion, str):
+        options = {"num_classes": num_classes or 1} if late else {}
+        fusion_layer = fusion_lib.get(
+            fusion, hidden_dim=hidden_dim, name="fusion", **options
+        )
+    else:
+        fusion_layer = fusion_lib.get(fusion)
+
+    inputs, features = {}, {}
+    for key in sorted(encoders):
+        encoder = encoders[key]
+        inputs[key] = _model_inputs(key, encoder)
+        outputs = dict(encoder(inputs[key]))
+        mask = (
+            inputs[key].get("padding_mask")
+            if isinstance(inputs[key], dict)
+            else None
+        )
+        if (
+            mask is not None
+            and mask.shape[1] == (outputs["sequence_output"].shape[1])
+        ):
+            outputs["padding_mask"] = mask
+        features[key] = outputs
+    fused = fusion_layer(features)
+    if late:
+        outputs = (
+            keras.layers.Activation(
+                activation, dtype="float32", name="probabilities"
+            )(fused)
+            if activation
+            else fused
+        )
+    else:
+        outputs = head(fused)
+    preprocessors = {
+        key: encoder.preprocessor
+        for key, encoder in encoders.items()
+        if encoder.preprocessor is not None
+    }
+    model = PipelineModel(
+        inputs,
+        outputs,
+        preprocessor=MultimodalPreprocessor(preprocessors),
+        name=name,
+    )
+    _compile(model, num_classes, activation, learning_rate)
+    return model

@@ -1,0 +1,144 @@
+import keras
+import numpy as np
+import pytest
+
+import keras_mm
+from keras_mm.models.pipeline_model import PipelineModel
+from tests.test_case import TestCase
+
+TEXTS = ["a red circle", "a blue square", "two green circles", ""] * 2
+
+
+def tiny_encoders():
+    vocab = keras_mm.encoders.text_vocabulary(TEXTS, vocabulary_size=20)
+    return {
+        "images": keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3)),
+        "text": keras_mm.encoders.text(
+            "transformer_small",
+            vocabulary=vocab,
+            sequence_length=5,
+            hidden_dim=8,
+            num_layers=1,
+            num_heads=2,
+        ),
+    }
+
+
+def raw_inputs(n=8):
+    images = np.random.randint(0, 256, (n, 32, 32, 3)).astype("uint8")
+    return {"images": images, "text": TEXTS[:n]}
+
+
+class BuildClassifierTest(TestCase):
+    def test_multiclass_fit_predict_evaluate(self):
+        model = keras_mm.build_classifier(
+            tiny_encoders(), num_classes=3, hidden_dim=8
+        )
+        self.assertIsInstance(model, PipelineModel)
+        x, y = raw_inputs(), np.array([0, 1, 2, 0, 1, 2, 0, 1])
+        history = model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+        self.assertEqual(len(history.history["loss"]), 2)
+        probabilities = model.predict(x, verbose=0)
+        self.assertEqual(probabilities.shape, (8, 3))
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+        scores = model.evaluate(x, y, verbose=0, return_dict=True)
+        self.assertIn("sparse_categorical_accuracy", scores)
+
+    def test_multilabel_and_regression_heads(self):
+        x = raw_inputs()
+        multilabel = keras_mm.build_classifier(
+            tiny_encoders(), num_classes=4, activation="sigmoid", hidden_dim=8
+        )
+        labels = np.random.randint(0, 2, (8, 4)).astype("float32")
+        multilabel.fit(x, labels, batch_size=4, verbose=0)
+        self.assertEqual(multilabel.predict(x, verbose=0).shape, (8, 4))
+        regressor = keras_mm.build_classifier(
+            tiny_encoders(), num_classes=None, activation=None, hidden_dim=8
+        )
+        history = regressor.fit(x, np.linspace(0, 1, 8), verbose=0)
+        self.assertIn("mae", history.history)
+        self.assertEqual(regressor.predict(x, verbose=0).shape, (8, 1))
+
+    def test_saving(self):
+        model = keras_mm.build_classifier(
+            tiny_encoders(), num_classes=2, hidden_dim=8
+        )
+        path = self.get_temp_dir() + "/classifier.keras"
+        model.save(path)
+        restored = keras.saving.load_model(path)
+        x = raw_inputs()
+        self.assertAllClose(
+            model.predict(x, verbose=0), restored.predict(x, verbose=0)
+        )
+
+    def test_bad_inputs_name_the_keys(self):
+        model = keras_mm.build_classifier(
+            tiny_encoders(), num_classes=2, hidden_dim=8
+        )
+        x = raw_inputs()
+        with pytest.raises(ValueError, match=r"unknown: \['audio'\]"):
+            model.predict(dict(x, audio=np.zeros((8, 10))), verbose=0)
+        with pytest.raises(ValueError, match=r"missing: \['images'\]"):
+            model.predict({"text": x["text"]}, verbose=0)
+        with pytest.raises(ValueError, match=r"\[0, 2\).*row 1: 2, row 3: -1"):
+            model.fit(x, np.array([0, 2, 1, -1, 0, 1, 0, 1]), verbose=0)
+        with pytest.raises(ValueError, match="must be a non-empty dict"):
+            keras_mm.build_classifier([], num_classes=2)
+        with pytest.raises(ValueError, match="must be a keras_mm.encoders"):
+            keras_mm.build_classifier({"images": "cnn_small"}, num_classes=2)
+        with pytest.raises(ValueError, match="num_classes=-1"):
+            keras_mm.build_classifier(tiny_encoders(), num_classes=-1)
+
+
+class ScenesExampleTest(TestCase):
+    @pytest.mark.slow
+    def test_fusion_example_runs_as_written(self):
+        # The example of the fusion issue, at 200 scenes of 32 px.
+        data = keras_mm.datasets.scenes(num_samples=200, image_size=32, seed=0)
+        vocab = keras_mm.encoders.text_vocabulary(
+            data["train"]["statements"], vocabulary_size=300
+        )
+        model = keras_mm.build_classifier(
+            {
+                "images": keras_mm.encoders.image(
+                    "cnn_small", image_shape=(32, 32, 3)
+                ),
+                "text": keras_mm.encoders.text(
+                    "transformer_small", vocabulary=vocab, sequence_length=16
+                ),
+            },
+            num_classes=3,
+            fusion="cross_attention",
+        )
+        model.fit(
+            {
+                "images": data["train"]["images"],
+                "text": data["train"]["statements"],
+            },
+            data["train"]["labels"],
+            epochs=1,
+            batch_size=64,
+            verbose=0,
+        )
+        probs = model.predict(
+            {
+                "images": data["test"]["images"],
+                "text": data["test"]["statements"],
+            },
+            verbose=0,
+        )
+        self.assertEqual(probs.shape, (len(data["test"]["labels"]), 3))
+        path = self.get_temp_dir() + "/m.keras"
+        model.save(path)
+        restored = keras.saving.load_model(path)
+        self.assertAllClose(
+            restored.predict(
+                {
+                    "images": data["test"]["images"],
+                    "text": data["test"]["statements"],
+                },
+                verbose=0,
+            ),
+            probs,
+            atol=1e-5,
+        )
