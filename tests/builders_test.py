@@ -59,6 +59,21 @@ class BuildClassifierTest(TestCase):
         self.assertIn("mae", history.history)
         self.assertEqual(regressor.predict(x, verbose=0).shape, (8, 1))
 
+    def test_fit_on_a_batched_dataset_of_raw_inputs(self):
+        import tensorflow as tf
+
+        model = keras_mm.build_classifier(
+            tiny_encoders(), num_classes=2, hidden_dim=8
+        )
+        x = raw_inputs()
+        dataset = tf.data.Dataset.from_tensor_slices(
+            (x, np.array([0, 1] * 4))
+        ).batch(4)
+        history = model.fit(dataset, epochs=1, verbose=0)
+        self.assertTrue(np.isfinite(history.history["loss"][0]))
+        predictions = model.predict(dataset.map(lambda x, y: x), verbose=0)
+        self.assertAllClose(predictions, model.predict(x, verbose=0))
+
     def test_saving(self):
         model = keras_mm.build_classifier(
             tiny_encoders(), num_classes=2, hidden_dim=8
