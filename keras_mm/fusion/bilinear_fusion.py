@@ -1,11 +1,14 @@
 import keras
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.fusion.fusion_layer import FusionLayer
 from keras_mm.utils.validation import check_integers
+from keras_mm.utils.validation import check_modalities
+from keras_mm.utils.validation import check_rate
 
 
 @keras_mm_export
-class BilinearFusion(keras.layers.Layer):
+class BilinearFusion(FusionLayer):
     """Low-rank bilinear pooling (MFB) of the pooled features.
 
     Each modality's `pooled_output` is projected to `hidden_dim * rank`.
@@ -54,15 +57,10 @@ class BilinearFusion(keras.layers.Layer):
 
     def __init__(self, hidden_dim, rank=4, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        # Consumes a Keras mask on a sequence (e.g. from an RNN encoder);
-        # padding masks arrive explicitly in `inputs`.
-        self.supports_masking = True
         check_integers(hidden_dim=hidden_dim, rank=rank)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
+        check_rate(dropout=dropout)
         self.hidden_dim = hidden_dim
+        self.output_dim = hidden_dim
         self.rank = rank
         self.dropout = dropout
         self.dropout_layer = keras.layers.Dropout(
@@ -70,11 +68,7 @@ class BilinearFusion(keras.layers.Layer):
         )
 
     def build(self, inputs_shape):
-        if not isinstance(inputs_shape, dict) or not inputs_shape:
-            raise ValueError(
-                "`inputs` must be a non-empty dict keyed by modality. "
-                f"Received: inputs={inputs_shape}"
-            )
+        check_modalities(inputs_shape)
         self.projections = []
         for m in sorted(inputs_shape):
             projection = keras.layers.Dense(
@@ -101,13 +95,6 @@ class BilinearFusion(keras.layers.Layer):
         norm = keras.ops.sqrt(keras.ops.sum(z * z, axis=-1, keepdims=True))
         z = z / keras.ops.maximum(norm, 1e-12)
         return keras.ops.cast(z, dtype)
-
-    def compute_output_shape(self, inputs_shape):
-        first = inputs_shape[sorted(inputs_shape)[0]]["pooled_output"]
-        return (first[0], self.hidden_dim)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
 
     def get_config(self):
         config = super().get_config()

@@ -1,11 +1,14 @@
 import keras
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.fusion.fusion_layer import FusionLayer
 from keras_mm.utils.validation import check_integers
+from keras_mm.utils.validation import check_modalities
+from keras_mm.utils.validation import check_rate
 
 
 @keras_mm_export
-class ConcatFusion(keras.layers.Layer):
+class ConcatFusion(FusionLayer):
     """Concatenates the pooled features of every modality, then projects.
 
     The simplest fusion: the `pooled_output` of each modality, taken in
@@ -48,26 +51,17 @@ class ConcatFusion(keras.layers.Layer):
 
     def __init__(self, hidden_dim, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        # Consumes a Keras mask on a sequence (e.g. from an RNN encoder);
-        # padding masks arrive explicitly in `inputs`.
-        self.supports_masking = True
         check_integers(hidden_dim=hidden_dim)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
+        check_rate(dropout=dropout)
         self.hidden_dim = hidden_dim
+        self.output_dim = hidden_dim
         self.dropout = dropout
         self.dropout_layer = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="dropout"
         )
 
     def build(self, inputs_shape):
-        if not isinstance(inputs_shape, dict) or not inputs_shape:
-            raise ValueError(
-                "`inputs` must be a non-empty dict keyed by modality. "
-                f"Received: inputs={inputs_shape}"
-            )
+        check_modalities(inputs_shape)
         total = sum(
             inputs_shape[m]["pooled_output"][-1] for m in sorted(inputs_shape)
         )
@@ -82,13 +76,6 @@ class ConcatFusion(keras.layers.Layer):
         x = keras.ops.concatenate(pooled, axis=-1)
         x = self.dropout_layer(x, training=training)
         return self.projection(x)
-
-    def compute_output_shape(self, inputs_shape):
-        first = inputs_shape[sorted(inputs_shape)[0]]["pooled_output"]
-        return (first[0], self.hidden_dim)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
 
     def get_config(self):
         config = super().get_config()

@@ -1,8 +1,11 @@
 import keras
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.fusion.fusion_layer import FusionLayer
 from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
 from keras_mm.utils.validation import check_integers
+from keras_mm.utils.validation import check_modalities
+from keras_mm.utils.validation import check_rate
 
 
 def _padding_mask(features):
@@ -15,7 +18,7 @@ def _padding_mask(features):
 
 
 @keras_mm_export
-class CrossAttentionFusion(keras.layers.Layer):
+class CrossAttentionFusion(FusionLayer):
     """Each modality's tokens attend to the tokens of the other modalities.
 
     Every modality's `sequence_output` is projected to `hidden_dim`. Each of
@@ -82,13 +85,14 @@ class CrossAttentionFusion(keras.layers.Layer):
     {'images->text': (2, 2, 3, 5), 'text->images': (2, 2, 5, 3)}
     """
 
+    # Keras' own default: output specs come from tracing `call`, which also
+    # covers `return_attention_scores=True`.
+    compute_output_shape = keras.layers.Layer.compute_output_shape
+
     def __init__(
         self, hidden_dim, num_heads=4, num_layers=1, dropout=0.0, **kwargs
     ):
         super().__init__(**kwargs)
-        # Consumes a Keras mask on a sequence (e.g. from an RNN encoder);
-        # padding masks arrive explicitly in `inputs`.
-        self.supports_masking = True
         check_integers(
             hidden_dim=hidden_dim, num_heads=num_heads, num_layers=num_layers
         )
@@ -97,11 +101,9 @@ class CrossAttentionFusion(keras.layers.Layer):
                 "`hidden_dim` must be divisible by `num_heads`. Received: "
                 f"hidden_dim={hidden_dim}, num_heads={num_heads}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
+        check_rate(dropout=dropout)
         self.hidden_dim = hidden_dim
+        self.output_dim = hidden_dim
         self.num_heads = num_heads
         self.num_layers = num_layers
         self.dropout = dropout
@@ -118,11 +120,7 @@ class CrossAttentionFusion(keras.layers.Layer):
         )
 
     def build(self, inputs_shape):
-        if not isinstance(inputs_shape, dict) or not inputs_shape:
-            raise ValueError(
-                "`inputs` must be a non-empty dict keyed by modality. "
-                f"Received: inputs={inputs_shape}"
-            )
+        check_modalities(inputs_shape)
         modalities = sorted(inputs_shape)
         hidden = self.hidden_dim
         self.projections = []
@@ -218,9 +216,6 @@ class CrossAttentionFusion(keras.layers.Layer):
         if return_attention_scores:
             return fused, scores
         return fused
-
-    def compute_mask(self, inputs, mask=None):
-        return None
 
     def get_config(self):
         config = super().get_config()

@@ -1,12 +1,15 @@
 import keras
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.fusion.fusion_layer import FusionLayer
 from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
 from keras_mm.utils.validation import check_integers
+from keras_mm.utils.validation import check_modalities
+from keras_mm.utils.validation import check_rate
 
 
 @keras_mm_export
-class FiLMFusion(keras.layers.Layer):
+class FiLMFusion(FusionLayer):
     """Modulates one modality's tokens with the other modalities' features.
 
     The tokens of the `conditioned` modality are projected to `hidden_dim`.
@@ -59,20 +62,15 @@ class FiLMFusion(keras.layers.Layer):
 
     def __init__(self, hidden_dim, conditioned=None, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        # Consumes a Keras mask on a sequence (e.g. from an RNN encoder);
-        # padding masks arrive explicitly in `inputs`.
-        self.supports_masking = True
         check_integers(hidden_dim=hidden_dim)
         if conditioned is not None and not isinstance(conditioned, str):
             raise ValueError(
                 "`conditioned` must be a modality name or None. "
                 f"Received: conditioned={conditioned!r}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
+        check_rate(dropout=dropout)
         self.hidden_dim = hidden_dim
+        self.output_dim = hidden_dim
         self.conditioned = conditioned
         self.dropout = dropout
         self.pooling = MaskedAveragePooling(
@@ -94,11 +92,7 @@ class FiLMFusion(keras.layers.Layer):
         return target, [m for m in names if m != target] or [target]
 
     def build(self, inputs_shape):
-        if not isinstance(inputs_shape, dict) or not inputs_shape:
-            raise ValueError(
-                "`inputs` must be a non-empty dict keyed by modality. "
-                f"Received: inputs={inputs_shape}"
-            )
+        check_modalities(inputs_shape)
         target, sources = self._split(inputs_shape)
         self.token_projection = keras.layers.Dense(
             self.hidden_dim, dtype=self.dtype_policy, name="token_projection"
@@ -127,13 +121,6 @@ class FiLMFusion(keras.layers.Layer):
         mask = inputs[target].get("padding_mask")
         pooled = self.pooling(tokens, padding_mask=mask)
         return self.dropout_layer(pooled, training=training)
-
-    def compute_output_shape(self, inputs_shape):
-        first = inputs_shape[sorted(inputs_shape)[0]]["pooled_output"]
-        return (first[0], self.hidden_dim)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
 
     def get_config(self):
         config = super().get_config()

@@ -1,11 +1,14 @@
 import keras
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.fusion.fusion_layer import FusionLayer
 from keras_mm.utils.validation import check_integers
+from keras_mm.utils.validation import check_modalities
+from keras_mm.utils.validation import check_rate
 
 
 @keras_mm_export
-class GatedFusion(keras.layers.Layer):
+class GatedFusion(FusionLayer):
     """Weights each modality's projected features by a learned gate.
 
     Each modality's `pooled_output` is projected to `hidden_dim` with a
@@ -52,20 +55,15 @@ class GatedFusion(keras.layers.Layer):
 
     def __init__(self, hidden_dim, gate="softmax", dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        # Consumes a Keras mask on a sequence (e.g. from an RNN encoder);
-        # padding masks arrive explicitly in `inputs`.
-        self.supports_masking = True
         check_integers(hidden_dim=hidden_dim)
         if gate not in ("softmax", "sigmoid"):
             raise ValueError(
                 "`gate` must be 'softmax' or 'sigmoid'. "
                 f"Received: gate={gate!r}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
+        check_rate(dropout=dropout)
         self.hidden_dim = hidden_dim
+        self.output_dim = hidden_dim
         self.gate = gate
         self.dropout = dropout
         self.dropout_layer = keras.layers.Dropout(
@@ -73,11 +71,7 @@ class GatedFusion(keras.layers.Layer):
         )
 
     def build(self, inputs_shape):
-        if not isinstance(inputs_shape, dict) or not inputs_shape:
-            raise ValueError(
-                "`inputs` must be a non-empty dict keyed by modality. "
-                f"Received: inputs={inputs_shape}"
-            )
+        check_modalities(inputs_shape)
         modalities = sorted(inputs_shape)
         self.projections = []
         for m in modalities:
@@ -111,13 +105,6 @@ class GatedFusion(keras.layers.Layer):
         stacked = keras.ops.stack(projected, axis=1)
         fused = keras.ops.sum(stacked * gates[..., None], axis=1)
         return self.dropout_layer(fused, training=training)
-
-    def compute_output_shape(self, inputs_shape):
-        first = inputs_shape[sorted(inputs_shape)[0]]["pooled_output"]
-        return (first[0], self.hidden_dim)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
 
     def get_config(self):
         config = super().get_config()

@@ -1,11 +1,14 @@
 import keras
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.fusion.fusion_layer import FusionLayer
 from keras_mm.utils.validation import check_integers
+from keras_mm.utils.validation import check_modalities
+from keras_mm.utils.validation import check_rate
 
 
 @keras_mm_export
-class LateFusion(keras.layers.Layer):
+class LateFusion(FusionLayer):
     """One classifier per modality, combined by learned softmax weights.
 
     Unlike the other fusion layers, `LateFusion` returns **logits**
@@ -58,17 +61,12 @@ class LateFusion(keras.layers.Layer):
 
     def __init__(self, num_classes, hidden_dim=None, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        # Consumes a Keras mask on a sequence (e.g. from an RNN encoder);
-        # padding masks arrive explicitly in `inputs`.
-        self.supports_masking = True
         check_integers(num_classes=num_classes)
         if hidden_dim is not None:
             check_integers(hidden_dim=hidden_dim)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
+        check_rate(dropout=dropout)
         self.num_classes = num_classes
+        self.output_dim = num_classes
         self.hidden_dim = hidden_dim
         self.dropout = dropout
         self.dropout_layer = keras.layers.Dropout(
@@ -76,11 +74,7 @@ class LateFusion(keras.layers.Layer):
         )
 
     def build(self, inputs_shape):
-        if not isinstance(inputs_shape, dict) or not inputs_shape:
-            raise ValueError(
-                "`inputs` must be a non-empty dict keyed by modality. "
-                f"Received: inputs={inputs_shape}"
-            )
+        check_modalities(inputs_shape)
         modalities = sorted(inputs_shape)
         self.hidden_layers, self.logits_layers = [], []
         for m in modalities:
@@ -122,13 +116,6 @@ class LateFusion(keras.layers.Layer):
         weights = keras.ops.cast(weights, logits[0].dtype)
         stacked = keras.ops.stack(logits, axis=1)
         return keras.ops.sum(stacked * weights[None, :, None], axis=1)
-
-    def compute_output_shape(self, inputs_shape):
-        first = inputs_shape[sorted(inputs_shape)[0]]["pooled_output"]
-        return (first[0], self.num_classes)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
 
     def get_config(self):
         config = super().get_config()

@@ -2,11 +2,14 @@ import keras
 import keras_hub
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.fusion.fusion_layer import FusionLayer
 from keras_mm.utils.validation import check_integers
+from keras_mm.utils.validation import check_modalities
+from keras_mm.utils.validation import check_rate
 
 
 @keras_mm_export
-class TokenFusion(keras.layers.Layer):
+class TokenFusion(FusionLayer):
     """MMBT-style fusion: one transformer over the tokens of all modalities.
 
     Every modality's `sequence_output` is projected to `hidden_dim` and a
@@ -60,9 +63,6 @@ class TokenFusion(keras.layers.Layer):
         self, hidden_dim, num_heads=4, num_layers=1, dropout=0.0, **kwargs
     ):
         super().__init__(**kwargs)
-        # Consumes a Keras mask on a sequence (e.g. from an RNN encoder);
-        # padding masks arrive explicitly in `inputs`.
-        self.supports_masking = True
         check_integers(
             hidden_dim=hidden_dim, num_heads=num_heads, num_layers=num_layers
         )
@@ -71,21 +71,15 @@ class TokenFusion(keras.layers.Layer):
                 "`hidden_dim` must be divisible by `num_heads`. Received: "
                 f"hidden_dim={hidden_dim}, num_heads={num_heads}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
+        check_rate(dropout=dropout)
         self.hidden_dim = hidden_dim
+        self.output_dim = hidden_dim
         self.num_heads = num_heads
         self.num_layers = num_layers
         self.dropout = dropout
 
     def build(self, inputs_shape):
-        if not isinstance(inputs_shape, dict) or not inputs_shape:
-            raise ValueError(
-                "`inputs` must be a non-empty dict keyed by modality. "
-                f"Received: inputs={inputs_shape}"
-            )
+        check_modalities(inputs_shape)
         modalities = sorted(inputs_shape)
         self.projections = []
         for m in modalities:
@@ -138,13 +132,6 @@ class TokenFusion(keras.layers.Layer):
         for layer in self.transformer_layers:
             x = layer(x, padding_mask=mask, training=training)
         return x[:, 0, :]
-
-    def compute_output_shape(self, inputs_shape):
-        first = inputs_shape[sorted(inputs_shape)[0]]["pooled_output"]
-        return (first[0], self.hidden_dim)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
 
     def get_config(self):
         config = super().get_config()

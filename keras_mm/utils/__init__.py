@@ -1,1 +1,3 @@
 from keras_mm.utils.validation import check_integers
+from keras_mm.utils.validation import check_modalities
+from keras_mm.utils.validation import check_rate
