@@ -7,19 +7,7 @@ from keras_mm.encoders.encoder import Encoder
 from keras_mm.heads.classification_head import ClassificationHead
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
 from keras_mm.models.pipeline_model import PipelineModel
-
-
-def _model_inputs(key, encoder):
-    """Fresh `keras.Input`s shaped like `encoder`'s inputs."""
-    if isinstance(encoder.input, dict):
-        return {
-            name: keras.Input(
-                batch_shape=tensor.shape, dtype=tensor.dtype, name=name
-            )
-            for name, tensor in encoder.input.items()
-        }
-    tensor = encoder.input
-    return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype, name=key)
+from keras_mm.utils.inputs import inputs_like
 
 
 def _compile(model, num_classes, activation, learning_rate):
@@ -53,7 +41,8 @@ def build_classifier(
 
     Each encoder turns its input into `{"sequence_output",
     "pooled_output"}`; a fusion layer combines them (token-level padding
-    masks are passed along for text); a head makes the predictions. The
+    masks are passed along for text); a head (dropout, a ReLU layer of
+    `hidden_dim`, the output layer) makes the predictions. The
     model is a `keras_mm.models.PipelineModel`: `fit`, `evaluate` and
     `predict` take a dict of raw inputs keyed like `encoders` (images as
     pixel arrays, text as lists of strings, audio as waveforms), and the
@@ -110,8 +99,15 @@ def build_classifier(
                 "(from keras_mm.encoders.image, text or audio). Received: "
                 f"{type(encoder).__name__}"
             )
+    # A ReLU layer after the fusion lets the head compare modalities: a
+    # linear head over concatenated features cannot tell whether the
+    # statement's colour is the image's.
     head = ClassificationHead(
-        num_classes, activation=activation, dropout=dropout, name="head"
+        num_classes,
+        activation=activation,
+        hidden_dim=hidden_dim,
+        dropout=dropout,
+        name="head",
     )  # Validates num_classes and activation before anything is built.
     late = fusion == "late" or isinstance(fusion, fusion_lib.LateFusion)
     if isinstance(fusion, str):
@@ -125,7 +121,7 @@ def build_classifier(
     inputs, features = {}, {}
     for key in sorted(encoders):
         encoder = encoders[key]
-        inputs[key] = _model_inputs(key, encoder)
+        inputs[key] = inputs_like(encoder.input, name=key)
         outputs = dict(encoder(inputs[key]))
         mask = (
             inputs[key].get("padding_mask")

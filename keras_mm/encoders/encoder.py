@@ -2,6 +2,7 @@ import keras
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.models.pipeline_model import PipelineModel
+from keras_mm.utils.inputs import inputs_like
 
 
 @keras_mm_export
@@ -34,12 +35,7 @@ class Encoder(PipelineModel):
         self.preprocessor = preprocessor
 
         # === Functional Model ===
-        inputs = keras.tree.map_structure(
-            lambda t: keras.Input(
-                batch_shape=t.shape, dtype=t.dtype, name=t.name
-            ),
-            network.input,
-        )
+        inputs = inputs_like(network.input)
         outputs = network(inputs)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 

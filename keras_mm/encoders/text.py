@@ -12,6 +12,7 @@ from keras_mm.encoders.presets import load_preset
 from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
 from keras_mm.layers.word_tokenizer import SPECIAL_TOKENS
 from keras_mm.layers.word_tokenizer import WordTokenizer
+from keras_mm.utils.inputs import inputs_like
 from keras_mm.utils.validation import check_integers
 
 BUILTINS = {
@@ -119,10 +120,7 @@ def _builtin_network(
 
 
 def _keras_hub_network(backbone, prefix):
-    inputs = keras.tree.map_structure(
-        lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name),
-        backbone.input,
-    )
+    inputs = inputs_like(backbone.input)
     outputs = backbone(inputs)
     if isinstance(outputs, dict):
         sequence = outputs["sequence_output"]
