@@ -5,9 +5,13 @@ import keras
 from keras_mm import fusion as fusion_lib
 from keras_mm.encoders.encoder import Encoder
 from keras_mm.heads.classification_head import ClassificationHead
+from keras_mm.layers.audio_preprocessor import AudioPreprocessor
+from keras_mm.layers.image_preprocessing import ImagePreprocessing
+from keras_mm.layers.missing_modalities import MissingModalities
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
 from keras_mm.models.pipeline_model import PipelineModel
 from keras_mm.utils.inputs import inputs_like
+from keras_mm.utils.validation import check_rate
 
 
 def _compile(model, num_classes, activation, learning_rate):
@@ -27,6 +31,43 @@ def _compile(model, num_classes, activation, learning_rate):
     )
 
 
+def _placeholder(encoder):
+    """The raw input of one row that stands in for a missing one."""
+    preprocessor = encoder.preprocessor
+    if isinstance(preprocessor, AudioPreprocessor):
+        return {"shape": [1], "dtype": "float32"}
+    if preprocessor is not None:
+        return {"shape": [], "dtype": "string"}
+    shape = list(encoder.input.shape[1:])
+    if None in shape:
+        sizes = [
+            layer.image_shape
+            for layer in encoder._flatten_layers()
+            if isinstance(layer, ImagePreprocessing)
+        ]
+        known = list(sizes[0]) if sizes else [1] * len(shape)
+        shape = [k if s is None else s for s, k in zip(shape, known)]
+    return {"shape": shape, "dtype": encoder.input.dtype}
+
+
+def _missing_keys(allow_missing, modality_dropout, encoders):
+    if allow_missing is False and modality_dropout:
+        allow_missing = True
+    if allow_missing is True:
+        return sorted(encoders)
+    if allow_missing is False:
+        return []
+    keys = [allow_missing] if isinstance(allow_missing, str) else allow_missing
+    if not isinstance(keys, (list, tuple)) or any(
+        k not in encoders for k in keys
+    ):
+        raise ValueError(
+            "`allow_missing` must be a bool or a list of keys of `encoders` "
+            f"({sorted(encoders)}). Received: allow_missing={allow_missing!r}"
+        )
+    return sorted(keys)
+
+
 def build_classifier(
     encoders,
     num_classes,
@@ -35,6 +76,8 @@ def build_classifier(
     dropout=0.1,
     activation="softmax",
     learning_rate=1e-3,
+    allow_missing=False,
+    modality_dropout=0.0,
     name="classifier",
 ):
     """Builds a compiled classifier (or regressor) over any mix of inputs.
@@ -49,6 +92,16 @@ def build_classifier(
     text tokenisation and audio padding run in the `tf.data` pipeline, on
     every backend. It comes compiled (Adam, and the loss that matches the
     head); call `compile` again to change that.
+
+    Missing modalities: with `allow_missing`, `predict` (and `fit`) accept
+    inputs where a modality is missing, and a learned "missing" embedding
+    takes the place of its features (`keras_mm.layers.MissingModalities`).
+    Missing means: the key is left out of the input dict (the whole batch
+    lacks it); a row that is `None` or NaN in a list or pandas column; an
+    image or audio path that is an empty string; an empty waveform; a text
+    that is empty or only whitespace. `modality_dropout` trains that
+    embedding by hiding each modality of a training row with that
+    probability (never all of a row's modalities).
 
     Heads:
     - `num_classes=k`, `activation="softmax"`: one class per example,
@@ -68,6 +121,9 @@ def build_classifier(
         dropout: float. Dropout before the head. Defaults to `0.1`.
         activation: `"softmax"`, `"sigmoid"` or `None` (logits).
         learning_rate: float. Adam's learning rate. Defaults to `1e-3`.
+        allow_missing: bool or list of input keys that may be missing.
+            Defaults to `False`, or `True` when `modality_dropout > 0`.
+        modality_dropout: float in `[0, 1)`. Defaults to `0.0`.
         name: str. Defaults to `"classifier"`.
 
     Returns:
@@ -109,6 +165,8 @@ def build_classifier(
         dropout=dropout,
         name="head",
     )  # Validates num_classes and activation before anything is built.
+    check_rate(modality_dropout=modality_dropout)
+    missing_keys = _missing_keys(allow_missing, modality_dropout, encoders)
     late = fusion == "late" or isinstance(fusion, fusion_lib.LateFusion)
     if isinstance(fusion, str):
         options = {"num_classes": num_classes or 1} if late else {}
@@ -134,6 +192,14 @@ def build_classifier(
         ):
             outputs["padding_mask"] = mask
         features[key] = outputs
+    if missing_keys:
+        inputs["present"] = {
+            key: keras.Input((), dtype="bool", name=f"{key}_present")
+            for key in missing_keys
+        }
+        features = MissingModalities(
+            modality_dropout, name="missing_modalities"
+        )(features, inputs["present"])
     fused = fusion_layer(features)
     if late:
         outputs = (
@@ -153,7 +219,10 @@ def build_classifier(
     model = PipelineModel(
         inputs,
         outputs,
-        preprocessor=MultimodalPreprocessor(preprocessors),
+        preprocessor=MultimodalPreprocessor(
+            preprocessors,
+            missing={key: _placeholder(encoders[key]) for key in missing_keys},
+        ),
         name=name,
     )
     _compile(model, num_classes, activation, learning_rate)

@@ -157,3 +157,126 @@ class ScenesExampleTest(TestCase):
             probs,
             atol=1e-5,
         )
+
+
+class MissingModalitiesTest(TestCase):
+    def test_predict_without_a_modality(self):
+        model = keras_mm.build_classifier(
+            tiny_encoders(),
+            num_classes=2,
+            hidden_dim=8,
+            fusion="cross_attention",
+            modality_dropout=0.3,
+        )
+        x, y = raw_inputs(), np.array([0, 1] * 4)
+        history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+        self.assertTrue(np.isfinite(history.history["loss"][0]))
+        full = model.predict(x, verbose=0)
+        without_images = model.predict({"text": x["text"]}, verbose=0)
+        without_text = model.predict({"images": x["images"]}, verbose=0)
+        self.assertFalse(np.allclose(full, without_images))
+        # A missing row equals the row of a batch that lacks the key.
+        rows = [None if i % 2 else x["images"][i] for i in range(8)]
+        mixed = model.predict({"images": rows, "text": x["text"]}, verbose=0)
+        self.assertAllClose(mixed[1::2], without_images[1::2], atol=1e-5)
+        self.assertAllClose(mixed[::2], full[::2], atol=1e-5)
+        # None and empty (or blank) text are missing text.
+        texts = [None, "  "] + list(x["text"][2:])
+        mixed = model.predict({"images": x["images"], "text": texts}, verbose=0)
+        self.assertAllClose(mixed[:2], without_text[:2], atol=1e-5)
+        # The learned embedding and the missing keys survive saving.
+        path = self.get_temp_dir() + "/classifier.keras"
+        model.save(path)
+        restored = keras.saving.load_model(path)
+        self.assertAllClose(
+            restored.predict({"text": x["text"]}, verbose=0),
+            without_images,
+            atol=1e-5,
+        )
+
+    def test_only_the_keys_allowed_may_be_missing(self):
+        model = keras_mm.build_classifier(
+            tiny_encoders(), num_classes=2, hidden_dim=8, allow_missing=["text"]
+        )
+        x = raw_inputs()
+        self.assertEqual(
+            model.predict({"images": x["images"]}, verbose=0).shape, (8, 2)
+        )
+        with pytest.raises(ValueError, match=r"missing: \['images'\]"):
+            model.predict({"text": x["text"]}, verbose=0)
+        rows = [None] + list(x["images"][1:])
+        with pytest.raises(ValueError, match="1 missing rows.*rows 0"):
+            model.predict({"images": rows, "text": x["text"]}, verbose=0)
+        with pytest.raises(ValueError, match="allow_missing"):
+            keras_mm.build_classifier(
+                tiny_encoders(), num_classes=2, allow_missing=["audio"]
+            )
+        with pytest.raises(ValueError, match="modality_dropout"):
+            keras_mm.build_classifier(
+                tiny_encoders(), num_classes=2, modality_dropout=1.5
+            )
+
+
+class DataFrameTest(TestCase):
+    def write_images(self, n=8):
+        directory = self.get_temp_dir()
+        paths = []
+        for i in range(n):
+            # Sizes differ: the model resizes them to its image shape.
+            image = np.random.randint(0, 256, (30 + i, 40, 3)).astype("uint8")
+            paths.append(f"{directory}/{i}.png")
+            keras.utils.save_img(paths[-1], image)
+        return paths
+
+    def test_fit_predict_evaluate_on_a_frame_of_paths(self):
+        import pandas as pd
+
+        frame = pd.DataFrame(
+            {
+                "images": self.write_images(),
+                "text": TEXTS,
+                "label": [0, 1] * 4,
+                "notes": ["ignored"] * 8,
+            }
+        )
+        model = keras_mm.build_classifier(
+            tiny_encoders(), num_classes=2, hidden_dim=8
+        )
+        history = model.fit(frame, "label", batch_size=4, verbose=0)
+        self.assertTrue(np.isfinite(history.history["loss"][0]))
+        self.assertEqual(model.predict(frame, verbose=0).shape, (8, 2))
+        scores = model.evaluate(frame, "label", verbose=0, return_dict=True)
+        self.assertIn("sparse_categorical_accuracy", scores)
+        images = np.stack(
+            [
+                keras_mm.data.read_image(p, image_size=(32, 32))
+                for p in frame["images"]
+            ]
+        )
+        self.assertAllClose(
+            model.predict(frame, verbose=0),
+            model.predict({"images": images, "text": TEXTS}, verbose=0),
+            atol=1e-5,
+        )
+
+    def test_bad_and_missing_files(self):
+        import pandas as pd
+
+        paths = self.write_images()
+        with open(paths[3], "w") as f:
+            f.write("not an image")
+        frame = pd.DataFrame({"images": paths, "text": TEXTS})
+        model = keras_mm.build_classifier(
+            tiny_encoders(), num_classes=2, hidden_dim=8
+        )
+        with pytest.raises(ValueError, match=r"(?s)row 3 .*3.png.*load_frame"):
+            model.predict(frame, verbose=0)
+        with pytest.raises(ValueError, match="`y` must be a column"):
+            model.fit(frame, "label", verbose=0)
+        frame.loc[3, "images"] = ""
+        with pytest.raises(ValueError, match="cannot take a missing 'images'"):
+            model.predict(frame, verbose=0)
+        tolerant = keras_mm.build_classifier(
+            tiny_encoders(), num_classes=2, hidden_dim=8, allow_missing=True
+        )
+        self.assertEqual(tolerant.predict(frame, verbose=0).shape, (8, 2))

@@ -2,6 +2,7 @@ from keras_mm.layers.audio_features import AudioFeatures
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.image_preprocessing import ImagePreprocessing
 from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
+from keras_mm.layers.missing_modalities import MissingModalities
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
 from keras_mm.layers.preprocessing_layer import PreprocessingLayer
 from keras_mm.layers.spec_augment import SpecAugment

@@ -3,7 +3,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.data.frames import load_frame
 from keras_mm.data.pipeline import make_dataset
+from keras_mm.layers.audio_preprocessor import AudioPreprocessor
+from keras_mm.layers.image_preprocessing import ImagePreprocessing
 
 
 @keras_mm_export
@@ -11,10 +14,18 @@ class PipelineModel(keras.Model):
     """A functional model with a `preprocessor` that runs in the data pipeline.
 
     `fit`, `evaluate` and `predict` take raw inputs (lists of strings,
-    waveforms of any length, arrays or a batched `tf.data.Dataset`) and map
+    waveforms of any length, arrays, a pandas DataFrame whose columns are
+    the input keys, with image and audio file paths read by
+    `keras_mm.data.load_frame`, or a batched `tf.data.Dataset`) and map
     `self.preprocessor` over them in `tf.data`, so raw strings work on every
     backend. Calling the model itself (`model(inputs)`) takes preprocessed
     tensors. Without a preprocessor this is a plain functional model.
+
+    With a DataFrame, the columns named like the model's inputs are read
+    (others are ignored), and `y` may be the name of its label column. An
+    unreadable file raises a `ValueError` naming the row; to skip such
+    rows instead, read the frame first with
+    `keras_mm.data.load_frame(frame, ..., on_error="skip")`.
 
     Build one like a functional model, `PipelineModel(inputs, outputs,
     preprocessor=...)`; the preprocessor is saved with the model.
@@ -74,6 +85,9 @@ class PipelineModel(keras.Model):
         return model
 
     def _dataset(self, x, y, sample_weight, batch_size, shuffle=False):
+        prepare = getattr(self.preprocessor, "prepare", None)
+        if prepare is not None and not isinstance(x, tf.data.Dataset):
+            x = prepare(x)
         return make_dataset(
             x,
             y,
@@ -92,7 +106,13 @@ class PipelineModel(keras.Model):
         if preprocessor is None:
             check_inputs(x, self.input)
         elif isinstance(x, dict) and hasattr(preprocessor, "preprocessors"):
-            check_inputs(x, self.input, skip=set(preprocessor.preprocessors))
+            optional = set(getattr(preprocessor, "missing", None) or ())
+            check_inputs(
+                x,
+                self.input,
+                skip=set(preprocessor.preprocessors) | {"present"},
+                optional=optional | {"present"},
+            )
 
     def _check_labels(self, y):
         """Class labels out of range fail here, naming the rows, instead of
@@ -122,6 +142,65 @@ class PipelineModel(keras.Model):
                 + ")."
             )
 
+    def _from_frame(self, x, y):
+        """Reads a pandas DataFrame (image and audio file paths, text) into
+        the dict of raw inputs; `y` may name the label column."""
+        if not (hasattr(x, "columns") and hasattr(x, "iloc")):
+            return x, y
+        expected = self.input if isinstance(self.input, dict) else {}
+        preprocessors = getattr(self.preprocessor, "preprocessors", {})
+        missing = getattr(self.preprocessor, "missing", None) or {}
+        images, audio, text, rates = [], [], [], set()
+        for key in expected:
+            if key not in x.columns:
+                continue
+            layer = preprocessors.get(key)
+            if isinstance(layer, AudioPreprocessor):
+                audio.append(key)
+                rates.add(layer.sample_rate)
+            elif layer is not None or missing.get(key, {}).get("dtype") == (
+                "string"
+            ):
+                text.append(key)
+            elif len(expected[key].shape) == 4:
+                images.append(key)
+        if isinstance(y, str) and y not in x.columns:
+            raise ValueError(
+                f"`y` must be a column of the DataFrame. Received: y={y!r}; "
+                f"columns: {list(x.columns)}"
+            )
+        sizes = [
+            tuple(layer.image_shape[:2])
+            for layer in self._flatten_layers()
+            if isinstance(layer, ImagePreprocessing)
+        ]
+        frame = x
+        try:
+            x, labels = load_frame(
+                frame,
+                images=images,
+                audio=audio,
+                text=text,
+                labels=y if isinstance(y, str) else None,
+                image_size=sizes[0] if sizes else None,
+                sample_rate=rates.pop() if len(rates) == 1 else 16000,
+            )
+        except ValueError as error:
+            message = str(error).replace(
+                'Pass `on_error="skip"`',
+                "Read the frame with `keras_mm.data.load_frame(frame, ..., "
+                'on_error="skip")`',
+            )
+            raise ValueError(message) from None
+        for key in text:
+            if key not in missing:
+                # Empty text is text, for a model that takes no missing text.
+                x[key] = [
+                    "" if value is None and isinstance(cell, str) else value
+                    for value, cell in zip(x[key], frame[key])
+                ]
+        return x, labels if isinstance(y, str) else y
+
     def _needs_pipeline(self, x):
         return self.preprocessor is not None and not isinstance(
             x, keras.utils.PyDataset
@@ -138,6 +217,7 @@ class PipelineModel(keras.Model):
         shuffle=True,
         **kwargs,
     ):
+        x, y = self._from_frame(x, y)
         self._check_inputs(x)
         self._check_labels(y)
         if not self._needs_pipeline(x):
@@ -177,6 +257,7 @@ class PipelineModel(keras.Model):
     ):
         # `fit` passes its validation dataset here already preprocessed.
         if not kwargs.get("_use_cached_eval_dataset"):
+            x, y = self._from_frame(x, y)
             self._check_inputs(x)
             self._check_labels(y)
         if not self._needs_pipeline(x) or kwargs.get(
@@ -193,6 +274,7 @@ class PipelineModel(keras.Model):
         return super().evaluate(data, **kwargs)
 
     def predict(self, x, batch_size=None, **kwargs):
+        x, _ = self._from_frame(x, None)
         self._check_inputs(x)
         if not self._needs_pipeline(x):
             return super().predict(x, batch_size=batch_size, **kwargs)
@@ -221,10 +303,12 @@ def _split(data, fraction):
     return train, keras.utils.pack_x_y_sample_weight(*validation)
 
 
-def check_inputs(x, expected, skip=(), path="inputs"):
+def check_inputs(x, expected, skip=(), optional=(), path="inputs"):
     """Raises a `ValueError` where array inputs `x` cannot feed the model
     inputs `expected` (a `KerasTensor` or a dict of them): missing or unknown
-    keys, wrong rank, wrong fixed sizes, strings for numbers."""
+    keys, wrong rank, wrong fixed sizes, strings for numbers. Keys in `skip`
+    (raw inputs of a preprocessor) are not compared; keys in `optional` may
+    be left out."""
     if isinstance(expected, dict):
         if not isinstance(x, dict):
             raise ValueError(
@@ -232,7 +316,7 @@ def check_inputs(x, expected, skip=(), path="inputs"):
                 f"Received: {type(x).__name__}"
             )
         unknown = sorted(set(x) - set(expected))
-        missing = sorted(set(expected) - set(x) - set(skip))
+        missing = sorted(set(expected) - set(x) - set(optional))
         if unknown or missing:
             raise ValueError(
                 f"{path} keys do not match the model's. Expected keys: "
