@@ -10,11 +10,12 @@ from keras_mm.layers.image_preprocessing import ImagePreprocessing
 from keras_mm.layers.missing_modalities import MissingModalities
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
 from keras_mm.models.pipeline_model import PipelineModel
+from keras_mm.optimizers import Adam
 from keras_mm.utils.inputs import inputs_like
 from keras_mm.utils.validation import check_rate
 
 
-def _compile(model, num_classes, activation, learning_rate):
+def _compile(model, num_classes, activation, learning_rate, multipliers):
     if num_classes is None:
         loss, metrics = "mse", ["mae"]
     elif activation == "sigmoid":
@@ -25,7 +26,7 @@ def _compile(model, num_classes, activation, learning_rate):
         )
         metrics = ["sparse_categorical_accuracy"]
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=Adam(learning_rate, learning_rate_multipliers=multipliers),
         loss=loss,
         metrics=metrics,
     )
@@ -68,6 +69,34 @@ def _missing_keys(allow_missing, modality_dropout, encoders):
     return sorted(keys)
 
 
+def _multipliers(learning_rates, learning_rate, encoders):
+    """Per-encoder learning rates as multipliers of `learning_rate`, keyed
+    by encoder name (the layer path of its variables)."""
+    if learning_rates is None:
+        return None
+    if not isinstance(learning_rates, dict) or any(
+        key not in encoders
+        or isinstance(rate, bool)
+        or not isinstance(rate, (int, float))
+        or rate < 0
+        for key, rate in learning_rates.items()
+    ):
+        raise ValueError(
+            "`learning_rates` must be a dict of keys of `encoders` "
+            f"({sorted(encoders)}) to learning rates >= 0. Received: "
+            f"learning_rates={learning_rates!r}"
+        )
+    if not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
+        raise ValueError(
+            "Per-encoder `learning_rates` need a number `learning_rate` > 0. "
+            f"Received: learning_rate={learning_rate!r}"
+        )
+    return {
+        encoders[key].name: rate / learning_rate
+        for key, rate in learning_rates.items()
+    }
+
+
 def build_classifier(
     encoders,
     num_classes,
@@ -76,6 +105,7 @@ def build_classifier(
     dropout=0.1,
     activation="softmax",
     learning_rate=1e-3,
+    learning_rates=None,
     allow_missing=False,
     modality_dropout=0.0,
     name="classifier",
@@ -121,6 +151,13 @@ def build_classifier(
         dropout: float. Dropout before the head. Defaults to `0.1`.
         activation: `"softmax"`, `"sigmoid"` or `None` (logits).
         learning_rate: float. Adam's learning rate. Defaults to `1e-3`.
+        learning_rates: dict or `None`. Input key to the learning rate of
+            that key's encoder (`0` freezes it while it still runs in
+            training mode; for a true freeze build the encoder with
+            `trainable=False`). The model is compiled with
+            `keras_mm.optimizers.Adam` and learning-rate multipliers, which
+            `keras_mm.callbacks.UnfreezeEncoders` can change during `fit`
+            for staged unfreezing.
         allow_missing: bool or list of input keys that may be missing.
             Defaults to `False`, or `True` when `modality_dropout > 0`.
         modality_dropout: float in `[0, 1)`. Defaults to `0.0`.
@@ -166,6 +203,7 @@ def build_classifier(
         name="head",
     )  # Validates num_classes and activation before anything is built.
     check_rate(modality_dropout=modality_dropout)
+    multipliers = _multipliers(learning_rates, learning_rate, encoders)
     missing_keys = _missing_keys(allow_missing, modality_dropout, encoders)
     late = fusion == "late" or isinstance(fusion, fusion_lib.LateFusion)
     if isinstance(fusion, str):
@@ -200,7 +238,12 @@ def build_classifier(
         features = MissingModalities(
             modality_dropout, name="missing_modalities"
         )(features, inputs["present"])
-    fused = fusion_layer(features)
+    if "return_attention_scores" in fusion_layer.call_signature_parameters:
+        # The graph keeps the scores, so `keras_mm.visualize` can read them
+        # from the model (also after loading); they cost nothing more.
+        fused, _ = fusion_layer(features, return_attention_scores=True)
+    else:
+        fused = fusion_layer(features)
     if late:
         outputs = (
             keras.layers.Activation(
@@ -225,5 +268,5 @@ def build_classifier(
         ),
         name=name,
     )
-    _compile(model, num_classes, activation, learning_rate)
+    _compile(model, num_classes, activation, learning_rate, multipliers)
     return model

@@ -280,3 +280,48 @@ class DataFrameTest(TestCase):
             tiny_encoders(), num_classes=2, hidden_dim=8, allow_missing=True
         )
         self.assertEqual(tolerant.predict(frame, verbose=0).shape, (8, 2))
+
+
+class TrainingControlTest(TestCase):
+    def test_per_encoder_learning_rates_and_staged_unfreezing(self):
+        encoders = tiny_encoders()
+        model = keras_mm.build_classifier(
+            encoders,
+            num_classes=2,
+            hidden_dim=8,
+            learning_rate=1e-2,
+            learning_rates={"images": 0.0, "text": 1e-3},
+        )
+        x, y = raw_inputs(), np.array([0, 1] * 4)
+
+        def snapshot(layer):
+            return [np.array(v.value) for v in layer.trainable_variables]
+
+        images_before = snapshot(encoders["images"])
+        text_before = snapshot(encoders["text"])
+        unfreeze = keras_mm.callbacks.UnfreezeEncoders(
+            {1: {"image_encoder": 0.1}}
+        )
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[unfreeze])
+        # Epoch 0: the image encoder is frozen, the text encoder learns.
+        for before, after in zip(images_before, snapshot(encoders["images"])):
+            np.testing.assert_array_equal(before, after)
+        self.assertTrue(
+            any(
+                not np.array_equal(b, a)
+                for b, a in zip(text_before, snapshot(encoders["text"]))
+            )
+        )
+        model.fit(
+            x, y, epochs=2, initial_epoch=1, verbose=0, callbacks=[unfreeze]
+        )
+        self.assertTrue(
+            any(
+                not np.array_equal(b, a)
+                for b, a in zip(images_before, snapshot(encoders["images"]))
+            )
+        )
+        with pytest.raises(ValueError, match="learning_rates"):
+            keras_mm.build_classifier(
+                tiny_encoders(), num_classes=2, learning_rates={"audio": 1e-4}
+            )

@@ -1,7 +1,10 @@
 import os
 
+import keras
+import numpy as np
 import pytest
 
+import keras_mm
 from keras_mm import visualize
 from tests.test_case import TestCase
 
@@ -27,3 +30,53 @@ class TrainingCurvesTest(TestCase):
     def test_bad_history(self):
         with pytest.raises(ValueError, match="History"):
             visualize.training_curves({})
+
+
+class AttentionMapTest(TestCase):
+    def test_attention_map_of_a_fused_classifier(self):
+        texts = ["the circles are red", "the squares are big"]
+        vocab = keras_mm.encoders.text_vocabulary(texts)
+        model = keras_mm.build_classifier(
+            {
+                "images": keras_mm.encoders.image(
+                    "cnn_small", image_shape=(64, 64, 3)
+                ),
+                "text": keras_mm.encoders.text(
+                    "bigru_small", vocabulary=vocab, sequence_length=6
+                ),
+            },
+            num_classes=3,
+            fusion="cross_attention",
+            hidden_dim=8,
+        )
+        x = {"images": np.zeros((2, 64, 64, 3), "uint8"), "text": texts}
+        scores = keras_mm.visualize.attention_scores(model, x)
+        # 4 heads, 6 text tokens, a 4 x 4 grid of image tokens.
+        self.assertEqual(scores["text->images"].shape, (2, 4, 6, 16))
+        self.assertAllClose(
+            scores["text->images"][0, :, :4].sum(-1), np.ones((4, 4)), atol=1e-5
+        )
+        path = self.get_temp_dir() + "/attention.png"
+        figure = keras_mm.visualize.attention_map(model, x, index=0, path=path)
+        self.assertEqual(
+            [axis.get_title() for axis in figure.axes],
+            ["all words", "the", "circles", "are", "red"],
+        )
+        self.assertGreater(os.path.getsize(path), 1000)
+        # Saved and loaded, the model still gives its scores.
+        model_path = self.get_temp_dir() + "/model.keras"
+        model.save(model_path)
+        restored = keras.saving.load_model(model_path)
+        self.assertAllClose(
+            keras_mm.visualize.attention_scores(restored, x)["text->images"],
+            scores["text->images"],
+            atol=1e-5,
+        )
+        with pytest.raises(ValueError, match="index"):
+            keras_mm.visualize.attention_map(model, x, index=5)
+        concat = keras_mm.build_classifier(
+            {"text": keras_mm.encoders.text("bigru_small", vocabulary=vocab)},
+            num_classes=2,
+        )
+        with pytest.raises(ValueError, match="cross_attention"):
+            keras_mm.visualize.attention_scores(concat, {"text": texts})

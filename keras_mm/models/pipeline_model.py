@@ -84,6 +84,21 @@ class PipelineModel(keras.Model):
             model.preprocessor = keras.layers.deserialize(preprocessor)
         return model
 
+    def compile(self, optimizer="rmsprop", *args, **kwargs):
+        super().compile(optimizer, *args, **kwargs)
+        # keras_mm optimizers match learning-rate multipliers to layer
+        # paths, which only the model knows.
+        inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        if hasattr(inner, "set_model"):
+            inner.set_model(self)
+
+    def compile_from_config(self, config):
+        # Keras' own, which skips models that override `compile`.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if hasattr(self, "optimizer") and self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def _dataset(self, x, y, sample_weight, batch_size, shuffle=False):
         prepare = getattr(self.preprocessor, "prepare", None)
         if prepare is not None and not isinstance(x, tf.data.Dataset):
