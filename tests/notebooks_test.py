@@ -37,3 +37,6 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     )
     assert "Held-out accuracy" in text
     assert "Reloaded model agrees: True" in text
+    if "fusion_classifier" in path:
+        assert "UnfreezeEncoders: learning-rate multiplier" in text
+        assert "'sparse_categorical_accuracy'" in text
