@@ -281,6 +281,41 @@ class DataFrameTest(TestCase):
         )
         self.assertEqual(tolerant.predict(frame, verbose=0).shape, (8, 2))
 
+    def test_audio_paths_and_missing_audio(self):
+        import pandas as pd
+        import soundfile
+
+        directory = self.get_temp_dir()
+        paths = []
+        for i in range(4):
+            # 8 kHz files of different lengths, resampled to 4 kHz.
+            wave = np.sin(np.linspace(0, 40 * (i + 1), 2000 + 500 * i))
+            paths.append(f"{directory}/{i}.wav")
+            soundfile.write(paths[-1], wave.astype("float32"), 8000)
+        paths[2] = None
+        frame = pd.DataFrame(
+            {"audio": paths, "text": TEXTS[:4], "label": [0, 1, 0, 1]}
+        )
+        encoders = {
+            "audio": keras_mm.encoders.audio(
+                sample_rate=4000,
+                max_duration=0.5,
+                num_mel_bins=16,
+                hidden_dim=8,
+                num_layers=1,
+            ),
+            "text": tiny_encoders()["text"],
+        }
+        model = keras_mm.build_classifier(
+            encoders, num_classes=2, hidden_dim=8, allow_missing=["audio"]
+        )
+        history = model.fit(frame, "label", batch_size=2, verbose=0)
+        self.assertTrue(np.isfinite(history.history["loss"][0]))
+        probabilities = model.predict(frame, verbose=0)
+        without_audio = model.predict({"text": TEXTS[:4]}, verbose=0)
+        self.assertAllClose(probabilities[2], without_audio[2], atol=1e-5)
+        self.assertFalse(np.allclose(probabilities[0], without_audio[0]))
+
 
 class TrainingControlTest(TestCase):
     def test_per_encoder_learning_rates_and_staged_unfreezing(self):
