@@ -191,7 +191,12 @@ def cnn_small(image_shape):
             use_bias=False,
             name=f"conv_block_{i}_conv",
         )(x)
-        x = keras.layers.BatchNormalization(name=f"conv_block_{i}_bn")(x)
+        # Momentum 0.9, not Keras' 0.99: short CPU runs (a few hundred
+        # steps) otherwise predict with moving statistics still near their
+        # initial values, far from the training-mode ones.
+        x = keras.layers.BatchNormalization(
+            momentum=0.9, name=f"conv_block_{i}_bn"
+        )(x)
         x = keras.layers.ReLU(name=f"conv_block_{i}_relu")(x)
     return keras.Model(inputs, x, name="cnn_small")
 
