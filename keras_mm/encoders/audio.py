@@ -41,10 +41,11 @@ def audio(
     `keras_mm.layers.SpecAugment` masks time and frequency bands while
     training; and `keras_mm.layers.SpectrogramCNN` turns them into
     `{"sequence_output": (batch, tokens, hidden_dim), "pooled_output":
-    (batch, hidden_dim)}`. Each token is one time step, 4x coarser than the
-    frames with the default 2 layers. The pooled vector is the mean of the
-    tokens that hold audio, so padding barely changes it; an empty clip
-    pools to zeros.
+    (batch, hidden_dim), "padding_mask": (batch, tokens)}`. Each token is
+    one time step, 4x coarser than the frames with the default 2 layers;
+    the padding mask marks the tokens that hold audio, so fusion layers
+    skip the padding. The pooled vector is the mean of those tokens, so
+    padding barely changes it; an empty clip pools to zeros.
 
     Args:
         backbone: str. The architecture; only `"spectrogram_cnn"` (randomly

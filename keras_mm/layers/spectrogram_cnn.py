@@ -30,7 +30,9 @@ class SpectrogramCNN(keras.layers.Layer):
     (token `j` of a block is valid when its centre, input `2 * j`, is),
     so a clip gives the same valid tokens whatever it is padded to. Padded
     tokens are left out of the pooled mean. A row with no valid token pools
-    to zeros. Padded tokens still appear in `sequence_output`.
+    to zeros. Padded tokens still appear in `sequence_output`; with a
+    `padding_mask`, the output's `"padding_mask"` `(batch, tokens)` marks
+    the valid ones.
 
     Args:
         hidden_dim: int. Size of the tokens and of the pooled vector.
@@ -43,7 +45,8 @@ class SpectrogramCNN(keras.layers.Layer):
 
     Returns:
         `{"sequence_output": (batch, tokens, hidden_dim), "pooled_output":
-        (batch, hidden_dim)}`, where `tokens = ceil(frames / 2**num_layers)`.
+        (batch, hidden_dim)}`, where `tokens = ceil(frames / 2**num_layers)`,
+        and `"padding_mask"` when one was given.
 
     Examples:
     >>> layer = keras_mm.layers.SpectrogramCNN(hidden_dim=8, filters=4)
@@ -76,8 +79,9 @@ class SpectrogramCNN(keras.layers.Layer):
                 dtype=self.dtype_policy,
                 name=f"conv_{i}",
             )
+            # Momentum 0.9: short runs predict with settled statistics.
             norm = keras.layers.BatchNormalization(
-                dtype=self.dtype_policy, name=f"norm_{i}"
+                momentum=0.9, dtype=self.dtype_policy, name=f"norm_{i}"
             )
             shape = _padded(shape)
             conv.build(shape)
@@ -104,17 +108,24 @@ class SpectrogramCNN(keras.layers.Layer):
         x = keras.ops.reshape(x, (shape[0], shape[1], shape[2] * shape[3]))
         sequence = self.projection(x)
         pooled = self.pooling(sequence, padding_mask=padding_mask)
-        return {"sequence_output": sequence, "pooled_output": pooled}
+        outputs = {"sequence_output": sequence, "pooled_output": pooled}
+        if padding_mask is not None:
+            # Token-level padding, so fusion layers skip padded time steps.
+            outputs["padding_mask"] = keras.ops.cast(padding_mask, "bool")
+        return outputs
 
     def compute_output_shape(self, inputs_shape, padding_mask_shape=None):
         batch, frames = inputs_shape[0], inputs_shape[1]
         if frames is not None:
             for _ in range(self.num_layers):
                 frames = (frames + 1) // 2
-        return {
+        shapes = {
             "sequence_output": (batch, frames, self.hidden_dim),
             "pooled_output": (batch, self.hidden_dim),
         }
+        if padding_mask_shape is not None:
+            shapes["padding_mask"] = (batch, frames)
+        return shapes
 
     def get_config(self):
         config = super().get_config()

@@ -31,6 +31,11 @@ class AudioEncoderTest(TestCase):
         self.assertTrue(np.isfinite(outputs["sequence_output"]).all())
         # The empty clip has no valid token: it pools to zeros.
         self.assertAllClose(outputs["pooled_output"][3], np.zeros(8))
+        # Token-level padding: 300 samples fill 1 of the 6 tokens of 0.25 s
+        # at 8 kHz; 2000 fill them all, and 5000 are cropped.
+        np.testing.assert_array_equal(
+            outputs["padding_mask"].sum(axis=1), [1, 6, 6, 0]
+        )
         # Same as calling the network on the preprocessed batch.
         direct = encoder(encoder.preprocessor(waveforms))
         self.assertAllClose(outputs, direct, atol=1e-5)
