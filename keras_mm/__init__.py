@@ -7,6 +7,7 @@ from keras_mm import encoders
 from keras_mm import fusion
 from keras_mm import heads
 from keras_mm import layers
+from keras_mm import metrics
 from keras_mm import models
 from keras_mm import optimizers
 from keras_mm import utils

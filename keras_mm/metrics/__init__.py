@@ -1,0 +1,2 @@
+from keras_mm.metrics.caption_metrics import bleu4
+from keras_mm.metrics.caption_metrics import cider_d
