@@ -78,6 +78,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fusions", default=",".join(FUSIONS))
     parser.add_argument(
+        "--skip-baselines",
+        action="store_true",
+        help="do not train the image-only and text-only models",
+    )
+    parser.add_argument(
         "--output", default=None, help="append the Markdown table to this file"
     )
     args = parser.parse_args(argv)
@@ -97,7 +102,8 @@ def main(argv=None):
         data["train"]["statements"], vocabulary_size=300
     )
     runs = [(f, ("images", "text")) for f in args.fusions.split(",")]
-    runs += [("concat", ("images",)), ("concat", ("text",))]
+    if not args.skip_baselines:
+        runs += [("concat", ("images",)), ("concat", ("text",))]
     rows = []
     for fusion, inputs in runs:
         (held_out, same), seconds = run_one(
