@@ -12,5 +12,6 @@ from keras_mm import models
 from keras_mm import optimizers
 from keras_mm import utils
 from keras_mm import visualize
+from keras_mm.builders import build_captioner
 from keras_mm.builders import build_classifier
 from keras_mm.version import __version__

@@ -4,11 +4,13 @@ import keras
 
 from keras_mm import fusion as fusion_lib
 from keras_mm.encoders.encoder import Encoder
+from keras_mm.encoders.image import image as image_encoder_from_name
 from keras_mm.heads.classification_head import ClassificationHead
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.image_preprocessing import ImagePreprocessing
 from keras_mm.layers.missing_modalities import MissingModalities
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
+from keras_mm.models.captioner import Captioner
 from keras_mm.models.pipeline_model import PipelineModel
 from keras_mm.optimizers import Adam
 from keras_mm.utils.inputs import inputs_like
@@ -269,4 +271,110 @@ def build_classifier(
         name=name,
     )
     _compile(model, num_classes, activation, learning_rate, multipliers)
+    return model
+
+
+def build_captioner(
+    image_encoder,
+    vocabulary,
+    sequence_length=20,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=128,
+    intermediate_dim=None,
+    dropout=0.1,
+    num_encoder_layers=0,
+    learning_rate=1e-3,
+    name="captioner",
+):
+    """Builds a compiled image captioner.
+
+    The image encoder's tokens go through a projection to `hidden_dim`
+    (and optionally `num_encoder_layers` Transformer encoder layers); a
+    Transformer decoder of `num_layers` layers, with causal self-attention
+    over the caption and cross-attention to the image tokens, predicts the
+    next word. `fit` takes `{"images": pixels, "text": captions}` with no
+    labels (teacher forcing is made in the data pipeline, on every backend),
+    and `generate(images)` returns captions, with a key/value cache and
+    greedy, top-k, top-p or beam search. See `keras_mm.models.Captioner`.
+
+    The model comes compiled: Adam, cross-entropy from logits averaged over
+    the caption tokens that are not padding, and `next_token_accuracy` (the
+    share of those tokens predicted exactly).
+
+    Args:
+        image_encoder: `keras_mm.encoders.Encoder` from
+            `keras_mm.encoders.image(...)`, or a name or preset accepted by
+            it, such as `"cnn_small"` or `"resnet_18"`, built with that
+            function's default `image_shape` of `(224, 224, 3)` (build the
+            encoder yourself for another size).
+        vocabulary: list of str. From `keras_mm.encoders.text_vocabulary(
+            captions)`: special tokens first. Words outside it become
+            `"[UNK]"`.
+        sequence_length: int. Decoder length: captions of up to
+            `sequence_length - 1` words (punctuation marks count) are
+            learned whole, longer ones are truncated. Defaults to `20`.
+        num_layers: int. Decoder layers. Defaults to `2`.
+        num_heads: int. Attention heads; must divide `hidden_dim`.
+            Defaults to `4`.
+        hidden_dim: int. Width of the decoder. Defaults to `128`.
+        intermediate_dim: int or `None`. Width of the feed-forward layers.
+            Defaults to `4 * hidden_dim`.
+        dropout: float. Dropout of the Transformer layers. Defaults to `0.1`.
+        num_encoder_layers: int. Transformer encoder layers over the image
+            tokens. Defaults to `0`.
+        learning_rate: float. Adam's learning rate. Defaults to `1e-3`.
+        name: str. Defaults to `"captioner"`.
+
+    Returns:
+        A compiled `keras_mm.models.Captioner`.
+
+    Examples:
+    >>> captions = ["a red circle", "a blue square", "a red square"]
+    >>> model = keras_mm.build_captioner(
+    ...     keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3)),
+    ...     keras_mm.encoders.text_vocabulary(captions), sequence_length=6,
+    ...     num_layers=1, num_heads=2, hidden_dim=16)
+    >>> images = np.random.randint(0, 256, (3, 32, 32, 3)).astype("uint8")
+    >>> history = model.fit({"images": images, "text": captions}, epochs=2,
+    ...                     verbose=0)
+    >>> sorted(history.history)
+    ['loss', 'next_token_accuracy']
+    >>> model.predict({"images": images, "text": captions},
+    ...               verbose=0).shape
+    (3, 6, 9)
+    >>> len(model.generate(images, sampler="beam", num_beams=2))
+    3
+    """
+    if isinstance(image_encoder, str):
+        image_encoder = image_encoder_from_name(image_encoder)
+    elif not isinstance(image_encoder, Encoder):
+        raise ValueError(
+            "`image_encoder` must be a keras_mm.encoders.Encoder (from "
+            "`keras_mm.encoders.image(...)`) or a name accepted by "
+            "`keras_mm.encoders.image`, such as 'cnn_small'. Received: "
+            f"{type(image_encoder).__name__}"
+        )
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float))
+        or learning_rate <= 0
+    ):
+        raise ValueError(
+            "`learning_rate` must be a number > 0. Received: "
+            f"learning_rate={learning_rate!r}"
+        )
+    model = Captioner(
+        image_encoder,
+        vocabulary,
+        sequence_length=sequence_length,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        hidden_dim=hidden_dim,
+        intermediate_dim=intermediate_dim,
+        dropout=dropout,
+        num_encoder_layers=num_encoder_layers,
+        name=name,
+    )
+    model.compile(optimizer=Adam(learning_rate))
     return model

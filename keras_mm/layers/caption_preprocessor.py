@@ -1,0 +1,164 @@
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_mm.api_export import keras_mm_export
+from keras_mm.layers.preprocessing_layer import PreprocessingLayer
+from keras_mm.layers.word_tokenizer import SPECIAL_TOKENS
+from keras_mm.layers.word_tokenizer import WordTokenizer
+from keras_mm.utils.validation import check_integers
+
+START_TOKEN_ID = SPECIAL_TOKENS.index("[START]")
+END_TOKEN_ID = SPECIAL_TOKENS.index("[END]")
+PAD_TOKEN_ID = SPECIAL_TOKENS.index("[PAD]")
+
+
+@keras_mm_export
+class CaptionPreprocessor(PreprocessingLayer):
+    """Images and captions to the inputs, labels and weights of teacher forcing.
+
+    Each caption is tokenised by a `keras_mm.layers.WordTokenizer` into
+    `"[START]" words "[END]"`, padded or truncated to `sequence_length + 1`
+    ids. The model reads the first `sequence_length` ids and learns to
+    predict the last `sequence_length`: `token_ids = ids[:, :-1]`, labels
+    `ids[:, 1:]`, and sample weights `1.0` where a label is a real token
+    (a word or `"[END]"`) and `0.0` on padding.
+
+    Captions of up to `sequence_length - 1` words (punctuation marks count
+    as words) are learned whole; longer ones are truncated to their first
+    `sequence_length` words and lose their `"[END]"`. Words outside the
+    vocabulary map to `"[UNK]"`.
+
+    Inputs that are already tokenised (`{"images", "token_ids",
+    "padding_mask"}`, no `"text"`) pass through unchanged, with their labels
+    and weights.
+
+    Args:
+        vocabulary: list of str. Starts with `"[PAD]", "[UNK]", "[START]",
+            "[END]"`, as `keras_mm.encoders.text_vocabulary` returns it.
+        sequence_length: int. Decoder length: token ids per caption.
+        lowercase: bool. Lower-case captions first. Defaults to `True`.
+
+    Call arguments:
+        x: dict with `"images"` (any array, passed through) and `"text"`
+            (strings, shape `(batch,)`).
+
+    Returns:
+        `(x, y, sample_weight)`: `x = {"images", "token_ids": int32 (batch,
+        sequence_length), "padding_mask": bool (batch, sequence_length)}`,
+        `y` int32 `(batch, sequence_length)`, `sample_weight` float32
+        `(batch, sequence_length)`.
+
+    Examples:
+    >>> vocab = ["[PAD]", "[UNK]", "[START]", "[END]", "a", "red", "circle"]
+    >>> preprocessor = keras_mm.layers.CaptionPreprocessor(vocab, 4)
+    >>> images = np.zeros((1, 8, 8, 3), "uint8")
+    >>> x, y, weights = preprocessor(
+    ...     {"images": images, "text": ["A red circle"]})
+    >>> x["token_ids"]
+    array([[2, 4, 5, 6]], dtype=int32)
+    >>> y
+    array([[4, 5, 6, 3]], dtype=int32)
+    >>> weights
+    array([[1., 1., 1., 1.]], dtype=float32)
+    """
+
+    def __init__(self, vocabulary, sequence_length, lowercase=True, **kwargs):
+        super().__init__(**kwargs)
+        check_integers(sequence_length=sequence_length)
+        self.sequence_length = sequence_length
+        self.lowercase = lowercase
+        self.tokenizer = WordTokenizer(
+            vocabulary,
+            sequence_length + 1,
+            lowercase=lowercase,
+            add_start_end=True,
+            name="tokenizer",
+        )
+
+    @property
+    def vocabulary(self):
+        return self.tokenizer.vocabulary
+
+    @property
+    def vocabulary_size(self):
+        return self.tokenizer.vocabulary_size
+
+    def call(self, x, y=None, sample_weight=None):
+        if not isinstance(x, dict) or "images" not in x:
+            raise ValueError(
+                "A captioner's inputs must be a dict with keys 'images' "
+                "(pixels) and 'text' (one caption per image). Received: "
+                + (
+                    f"keys {sorted(x)}"
+                    if isinstance(x, dict)
+                    else type(x).__name__
+                )
+            )
+        if "text" not in x:
+            if "token_ids" in x and "padding_mask" in x:
+                return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+            raise ValueError(
+                "A captioner's inputs need captions under 'text' to train "
+                "or evaluate on. To caption images, call "
+                "`captioner.generate(images)`. Received keys: "
+                f"{sorted(x)}"
+            )
+        if y is not None:
+            raise ValueError(
+                "A captioner makes its labels from the captions in "
+                "x['text']; pass no `y`."
+            )
+        unexpected = sorted(set(x) - {"images", "text"})
+        if unexpected:
+            raise ValueError(
+                "A captioner's inputs must have keys 'images' and 'text'. "
+                f"Received unexpected keys: {unexpected}"
+            )
+        tokens = self.tokenizer.call(x["text"])
+        token_ids, mask = tokens["token_ids"], tokens["padding_mask"]
+        inputs = {
+            "images": x["images"],
+            "token_ids": token_ids[:, :-1],
+            "padding_mask": mask[:, :-1],
+        }
+        weights = tf.cast(mask[:, 1:], "float32")
+        if sample_weight is not None:
+            # One weight per caption scales all its tokens.
+            sample_weight = tf.cast(sample_weight, "float32")
+            if sample_weight.shape.rank == 1:
+                sample_weight = sample_weight[:, None]
+            weights = weights * sample_weight
+        return inputs, token_ids[:, 1:], weights
+
+    def detokenize(self, token_ids):
+        """Token ids `(batch, length)` to strings: cut at the first
+        `"[END]"`, special tokens (and `"[UNK]"`) dropped, words joined by
+        spaces."""
+        # Plain Python: eager TensorFlow string ops cost milliseconds per
+        # call, more than generating a caption.
+        token_ids = np.asarray(keras.ops.convert_to_numpy(token_ids))
+        if token_ids.ndim == 1:
+            token_ids = token_ids[None]
+        vocabulary = self.vocabulary
+        captions = []
+        for row in token_ids.tolist():
+            words = []
+            for token_id in row:
+                if token_id == END_TOKEN_ID:
+                    break
+                if token_id >= len(SPECIAL_TOKENS):
+                    words.append(vocabulary[token_id])
+            captions.append(" ".join(words))
+        return captions
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary": self.vocabulary,
+                "sequence_length": self.sequence_length,
+                "lowercase": self.lowercase,
+            }
+        )
+        return config

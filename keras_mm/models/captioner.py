@@ -1,0 +1,893 @@
+"""`keras_mm.models.Captioner`: images to captions with a cached decoder."""
+
+import copy
+import functools
+import itertools
+
+import keras
+import keras_hub
+import numpy as np
+from keras import ops
+
+from keras_mm.api_export import keras_mm_export
+from keras_mm.layers.caption_preprocessor import END_TOKEN_ID
+from keras_mm.layers.caption_preprocessor import PAD_TOKEN_ID
+from keras_mm.layers.caption_preprocessor import START_TOKEN_ID
+from keras_mm.layers.caption_preprocessor import CaptionPreprocessor
+from keras_mm.models.pipeline_model import PipelineModel
+from keras_mm.models.pipeline_model import check_inputs
+from keras_mm.optimizers import Adam
+from keras_mm.utils.inputs import inputs_like
+from keras_mm.utils.validation import check_integers
+from keras_mm.utils.validation import check_rate
+
+SAMPLERS = ("greedy", "top_k", "top_p", "beam")
+# Compiled generation functions kept per model, one per sampler setting.
+_MAX_GENERATE_FUNCTIONS = 8
+# A log-probability that never wins, but stays finite (no inf - inf = NaN).
+_NEVER = -1e9
+
+
+class _BeamSampler(keras_hub.samplers.Sampler):
+    """Beam search with length normalisation, for `Captioner.generate`.
+
+    KerasHub's `BeamSampler` ranks beams by their summed log-probability and
+    keeps extending beams that have ended. Here a beam that emits a stop
+    token is finished: it stays among the beams with its score frozen (its
+    only continuation is padding, at no cost), and beams compete on their
+    summed log-probability divided by `length ** length_penalty`, where
+    `length` counts the generated tokens, the stop token included. All
+    beams alive at a step have the same length, so the normalisation only
+    matters between finished and unfinished beams, and for the final pick.
+    `length_penalty=0` is plain beam search; larger values favour longer
+    captions. With `num_beams=1` this is greedy search, token for token.
+    """
+
+    def __init__(self, num_beams, length_penalty=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_beams = num_beams
+        self.length_penalty = length_penalty
+
+    def __call__(
+        self,
+        next,
+        prompt,
+        cache=None,
+        index=0,
+        mask=None,
+        stop_token_ids=None,
+        hidden_states=None,
+        model=None,
+    ):
+        num_beams = self.num_beams
+        batch_size = ops.shape(prompt)[0]
+        index = ops.cast(index, "int32")
+        stop = stop_token_ids[0] if stop_token_ids else -1
+
+        def flatten_beams(x):
+            return ops.reshape(x, (-1,) + tuple(ops.shape(x)[2:]))
+
+        def unflatten_beams(x):
+            return ops.reshape(x, (-1, num_beams) + tuple(ops.shape(x)[1:]))
+
+        def normalise(log_probs, lengths):
+            lengths = ops.maximum(ops.cast(lengths, "float32"), 1.0)
+            return log_probs / ops.power(lengths, self.length_penalty)
+
+        cache = () if cache is None else cache
+        prompt = ops.repeat(prompt, num_beams, axis=0)
+        cache = keras.tree.map_structure(
+            lambda x: ops.repeat(x, num_beams, axis=0), cache
+        )
+        # At first only the original beam counts; the others are copies.
+        log_probs = ops.broadcast_to(
+            ops.convert_to_tensor(
+                [[0.0] + [_NEVER] * (num_beams - 1)], "float32"
+            ),
+            (batch_size, num_beams),
+        )
+        log_probs = flatten_beams(log_probs)
+        finished = ops.zeros((batch_size * num_beams,), "bool")
+        lengths = ops.zeros((batch_size * num_beams,), "int32")
+
+        def cond(prompt, cache, index, log_probs, finished, lengths):
+            return ops.logical_not(ops.all(finished))
+
+        def body(prompt, cache, index, log_probs, finished, lengths):
+            logits, _, cache = next(prompt, cache, index)
+            logits = ops.cast(logits, "float32") / self.temperature
+            step = ops.log_softmax(logits, axis=-1)
+            vocabulary_size = ops.shape(step)[-1]
+            # A finished beam continues with padding only, at no cost.
+            pad_only = ops.where(
+                ops.arange(vocabulary_size) == PAD_TOKEN_ID, 0.0, _NEVER
+            )
+            step = ops.where(finished[:, None], pad_only[None, :], step)
+            totals = log_probs[:, None] + step
+            candidate_lengths = ops.where(finished, lengths, index)
+            scores = normalise(totals, candidate_lengths[:, None])
+            scores = ops.reshape(scores, (-1, num_beams * vocabulary_size))
+            totals = ops.reshape(totals, (-1, num_beams * vocabulary_size))
+            _, indices = ops.top_k(scores, k=num_beams)
+            beams = indices // vocabulary_size
+            tokens = flatten_beams(indices % vocabulary_size)
+            log_probs = flatten_beams(
+                ops.take_along_axis(totals, indices, axis=1)
+            )
+
+            def gather_beams(x):
+                x = unflatten_beams(x)
+                beam_indices = beams
+                for _ in range(2, len(x.shape)):
+                    beam_indices = ops.expand_dims(beam_indices, -1)
+                return flatten_beams(
+                    ops.take_along_axis(x, beam_indices, axis=1)
+                )
+
+            prompt = gather_beams(prompt)
+            cache = keras.tree.map_structure(gather_beams, cache)
+            was_finished = gather_beams(finished)
+            lengths = ops.where(was_finished, gather_beams(lengths), index)
+            finished = ops.logical_or(was_finished, tokens == stop)
+            tokens = ops.cast(tokens, prompt.dtype)[:, None]
+            prompt = ops.slice_update(prompt, [0, index], tokens)
+            return prompt, cache, index + 1, log_probs, finished, lengths
+
+        max_length = ops.cast(ops.shape(prompt)[-1], "int32")
+        prompt, _, _, log_probs, _, lengths = self.run_loop(
+            cond,
+            body,
+            loop_vars=(prompt, cache, index, log_probs, finished, lengths),
+            maximum_iterations=max_length - index,
+            model=model,
+        )
+        scores = unflatten_beams(normalise(log_probs, lengths))
+        best = ops.argmax(scores, axis=-1)[:, None, None]
+        prompt = ops.take_along_axis(unflatten_beams(prompt), best, axis=1)
+        return ops.squeeze(prompt, axis=1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_beams": self.num_beams,
+                "length_penalty": self.length_penalty,
+            }
+        )
+        return config
+
+
+def _check_no_labels(x, y):
+    if y is not None and isinstance(x, dict) and "text" in x:
+        raise ValueError(
+            "A captioner makes its labels from the captions in x['text']; "
+            "pass no `y`. Received: y of type "
+            f"{type(y).__name__}"
+        )
+
+
+@keras_mm_export
+class Captioner(PipelineModel):
+    """An image captioner: an image encoder and a Transformer decoder.
+
+    The image encoder's tokens (`sequence_output`) are projected to
+    `hidden_dim`, given learned positions (when their number is fixed), and
+    optionally refined by `num_encoder_layers` Transformer encoder layers.
+    A decoder of `num_layers` `keras_hub.layers.TransformerDecoder` layers
+    reads the caption so far (token and learned position embeddings) with
+    causal self-attention and cross-attends to the image tokens; a dense
+    layer gives next-token logits.
+
+    Training takes raw inputs: `fit({"images": pixels, "text": captions})`,
+    with no `y`. The `preprocessor` (a
+    `keras_mm.layers.CaptionPreprocessor`) runs in `tf.data` on every
+    backend and makes teacher forcing: the model reads `"[START]"` and the
+    caption, and learns to predict the caption and `"[END]"`; padding is
+    weighted out of the loss and the metric. Captions longer than
+    `sequence_length - 1` words (punctuation marks count as words) are
+    truncated; words outside `vocabulary` become `"[UNK]"`.
+
+    `generate(images)` returns captions as strings. Each step computes one
+    token: the image tokens and the cross-attention keys and values are
+    computed once per batch, and the self-attention keys and values are
+    cached (KerasHub's `CausalLM` pattern). The generation loop is compiled
+    once per sampler setting and input shape (`jax.jit`, or `tf.function`
+    with XLA) and reused.
+
+    Calling the model takes preprocessed tensors: `{"images": (batch,
+    height, width, channels), "token_ids": int32 (batch, sequence_length),
+    "padding_mask": bool (batch, sequence_length)}` and returns float32
+    logits `(batch, sequence_length, vocabulary_size)`.
+
+    Masking: `padding_mask` hides padded caption tokens from self-attention
+    (with the causal mask); all image tokens are attended to.
+
+    dtype: every new layer follows `dtype` (or the global policy), and the
+    logits layer computes in float32, so `mixed_bfloat16` keeps logits,
+    softmax and loss in full precision.
+
+    `keras_mm.build_captioner` builds and compiles one.
+
+    Args:
+        image_encoder: `keras_mm.encoders.Encoder` from
+            `keras_mm.encoders.image`.
+        vocabulary: list of str, from `keras_mm.encoders.text_vocabulary`
+            (special tokens first).
+        sequence_length: int. Decoder length: captions of up to
+            `sequence_length - 1` words fit whole. Defaults to `20`.
+        num_layers: int. Decoder layers. Defaults to `2`.
+        num_heads: int. Attention heads; must divide `hidden_dim`.
+            Defaults to `4`.
+        hidden_dim: int. Width of the decoder. Defaults to `128`.
+        intermediate_dim: int or `None`. Width of the feed-forward layers.
+            Defaults to `4 * hidden_dim`.
+        dropout: float. Dropout of the Transformer layers. Defaults to `0.1`.
+        num_encoder_layers: int. Transformer encoder layers over the image
+            tokens. Defaults to `0`.
+        dtype: `None`, str or `keras.DTypePolicy`. Defaults to the global
+            policy.
+
+    Examples:
+    >>> captions = ["a red circle", "a blue square"]
+    >>> model = keras_mm.models.Captioner(
+    ...     keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3)),
+    ...     keras_mm.encoders.text_vocabulary(captions), sequence_length=6,
+    ...     num_layers=1, num_heads=2, hidden_dim=16)
+    >>> model.compile()
+    >>> images = np.zeros((2, 32, 32, 3), "uint8")
+    >>> history = model.fit({"images": images, "text": captions}, verbose=0)
+    >>> outputs = model.generate(images, max_length=4)
+    >>> len(outputs), type(outputs[0])
+    (2, <class 'str'>)
+    """
+
+    def __init__(
+        self,
+        image_encoder,
+        vocabulary,
+        sequence_length=20,
+        num_layers=2,
+        num_heads=4,
+        hidden_dim=128,
+        intermediate_dim=None,
+        dropout=0.1,
+        num_encoder_layers=0,
+        dtype=None,
+        **kwargs,
+    ):
+        # Imported here: encoders build on `keras_mm.models`.
+        from keras_mm.encoders.encoder import Encoder
+
+        if not isinstance(image_encoder, Encoder):
+            raise ValueError(
+                "`image_encoder` must be a keras_mm.encoders.Encoder, from "
+                "`keras_mm.encoders.image(...)`. Received: "
+                f"{type(image_encoder).__name__}"
+            )
+        image_input = image_encoder.input
+        if isinstance(image_input, dict) or len(image_input.shape) != 4:
+            raise ValueError(
+                "`image_encoder` must take images (batch, height, width, "
+                "channels), as `keras_mm.encoders.image(...)` does. "
+                f"Received an encoder with inputs {image_input}"
+            )
+        check_integers(
+            sequence_length=sequence_length,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+        )
+        check_integers(minimum=0, num_encoder_layers=num_encoder_layers)
+        if intermediate_dim is None:
+            intermediate_dim = 4 * hidden_dim
+        check_integers(intermediate_dim=intermediate_dim)
+        check_rate(dropout=dropout)
+        if hidden_dim % num_heads:
+            raise ValueError(
+                "`hidden_dim` must be a multiple of `num_heads`. Received: "
+                f"hidden_dim={hidden_dim}, num_heads={num_heads}"
+            )
+
+        # === Layers ===
+        self.image_encoder = image_encoder
+        self.preprocessor = CaptionPreprocessor(
+            vocabulary, sequence_length, name="caption_preprocessor"
+        )
+        vocabulary_size = self.preprocessor.vocabulary_size
+        self.image_projection = keras.layers.Dense(
+            hidden_dim, dtype=dtype, name="image_projection"
+        )
+        num_image_tokens = image_encoder.output["sequence_output"].shape[1]
+        self.image_position_embedding = (
+            keras_hub.layers.PositionEmbedding(
+                num_image_tokens, dtype=dtype, name="image_position_embedding"
+            )
+            if num_image_tokens
+            else None
+        )
+        self.image_layers = [
+            keras_hub.layers.TransformerEncoder(
+                intermediate_dim,
+                num_heads,
+                dropout=dropout,
+                dtype=dtype,
+                name=f"image_transformer_layer_{i}",
+            )
+            for i in range(num_encoder_layers)
+        ]
+        self.token_embedding = keras_hub.layers.TokenAndPositionEmbedding(
+            vocabulary_size,
+            sequence_length,
+            hidden_dim,
+            dtype=dtype,
+            name="token_embedding",
+        )
+        self.decoder_layers = [
+            keras_hub.layers.TransformerDecoder(
+                intermediate_dim,
+                num_heads,
+                dropout=dropout,
+                dtype=dtype,
+                name=f"decoder_layer_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        # Logits in float32 under any policy.
+        self.logits_dense = keras.layers.Dense(
+            vocabulary_size, dtype="float32", name="logits"
+        )
+
+        # === Functional Model ===
+        inputs = {
+            "images": inputs_like(image_input, name="images"),
+            "token_ids": keras.Input(
+                (sequence_length,), dtype="int32", name="token_ids"
+            ),
+            "padding_mask": keras.Input(
+                (sequence_length,), dtype="bool", name="padding_mask"
+            ),
+        }
+        image_tokens = self.encode_images(inputs["images"])
+        x = self.token_embedding(inputs["token_ids"])
+        for layer in self.decoder_layers:
+            x = layer(
+                x, image_tokens, decoder_padding_mask=inputs["padding_mask"]
+            )
+        logits = self.logits_dense(x)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        if dtype is not None:
+            self.dtype_policy = dtype
+
+        # === Config ===
+        self.vocabulary = list(self.preprocessor.vocabulary)
+        self.sequence_length = sequence_length
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        self.num_encoder_layers = num_encoder_layers
+        # Compiled generation functions, kept out of Keras' tracking.
+        object.__setattr__(self, "_generate_functions", {})
+
+    def encode_images(self, images, training=None):
+        """Pixels `(batch, height, width, channels)` to the image tokens the
+        decoder attends to, `(batch, tokens, hidden_dim)`."""
+        x = self.image_encoder(images, training=training)["sequence_output"]
+        x = self.image_projection(x)
+        if self.image_position_embedding is not None:
+            x = x + self.image_position_embedding(x)
+        for layer in self.image_layers:
+            x = layer(x, training=training)
+        return x
+
+    def compile(
+        self,
+        optimizer="auto",
+        loss="auto",
+        weighted_metrics="auto",
+        **kwargs,
+    ):
+        """Configures training, with defaults for captioning.
+
+        Args:
+            optimizer: `"auto"` (`keras_mm.optimizers.Adam(1e-3)`) or an
+                optimizer.
+            loss: `"auto"` (sparse categorical cross-entropy from logits,
+                averaged over the caption tokens that are not padding) or a
+                loss.
+            weighted_metrics: `"auto"` (`next_token_accuracy`: the share of
+                caption tokens predicted exactly, padding excluded) or a
+                list of metrics, weighted by the padding mask.
+            **kwargs: passed to `keras.Model.compile`.
+        """
+        if isinstance(optimizer, str) and optimizer == "auto":
+            optimizer = Adam(1e-3)
+        if isinstance(loss, str) and loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, reduction="mean_with_sample_weight"
+            )
+        if isinstance(weighted_metrics, str) and weighted_metrics == "auto":
+            weighted_metrics = [
+                keras.metrics.SparseCategoricalAccuracy(
+                    name="next_token_accuracy"
+                )
+            ]
+        super().compile(
+            optimizer=optimizer,
+            loss=loss,
+            weighted_metrics=weighted_metrics,
+            **kwargs,
+        )
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        _check_no_labels(x, y)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        _check_no_labels(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    # === Input checks ===
+    @property
+    def _channels(self):
+        return self.image_encoder.input.shape[-1]
+
+    def _check_images(self, images):
+        """Returns `images` as a NumPy array, or raises a `ValueError` that
+        says what was received."""
+        if isinstance(images, (list, tuple)):
+            try:
+                images = np.stack([np.asarray(image) for image in images])
+            except ValueError:
+                raise ValueError(
+                    "`images` given as a list must all have the same shape. "
+                    "Received shapes: "
+                    f"{sorted({np.shape(image) for image in images})}"
+                ) from None
+        elif keras.ops.is_tensor(images):
+            images = keras.ops.convert_to_numpy(images)
+        images = np.asarray(images)
+        channels = self._channels
+        if images.dtype.kind not in "uif":
+            raise ValueError(
+                "`images` must hold pixel numbers (uint8 in [0, 255], or "
+                f"floats). Received: an array of dtype {images.dtype}"
+            )
+        if images.ndim != 4 or images.shape[-1] not in (channels, None):
+            hint = (
+                " (one image: pass `images[None]`)" if images.ndim == 3 else ""
+            )
+            raise ValueError(
+                "`images` must have shape (batch, height, width, "
+                f"{channels}){hint}. Received: shape {images.shape}"
+            )
+        return images
+
+    def _check_inputs(self, x):
+        """Checks raw `{"images", "text"}` before any function is traced."""
+        if x is None or isinstance(x, keras.utils.PyDataset):
+            return
+        if hasattr(x, "element_spec"):  # A tf.data.Dataset.
+            return
+        if not isinstance(x, dict):
+            raise ValueError(
+                "A captioner's inputs must be a dict with keys 'images' and "
+                "'text' (one caption per image), or a batched "
+                "`tf.data.Dataset` of such dicts. Received: "
+                f"{type(x).__name__}"
+            )
+        if "text" not in x and {"token_ids", "padding_mask"} <= set(x):
+            check_inputs(x, self.input)
+            return
+        if set(x) != {"images", "text"}:
+            raise ValueError(
+                "A captioner's inputs must be a dict with keys 'images' and "
+                f"'text'. Received keys: {sorted(x)}"
+            )
+        images = self._check_images(x["images"])
+        text = x["text"]
+        if isinstance(text, (str, bytes)):
+            text = [text]
+        text = list(np.asarray(text, dtype=object).reshape(-1))
+        if not text:
+            raise ValueError(
+                "A captioner needs at least one caption to train or "
+                "evaluate on. Received: an empty list of captions."
+            )
+        bad = [i for i, t in enumerate(text) if not isinstance(t, str)]
+        if bad:
+            raise ValueError(
+                "Captions must be strings. Received non-strings at rows "
+                f"{bad[:5]}: {[text[i] for i in bad[:5]]}"
+            )
+        if len(text) != len(images):
+            raise ValueError(
+                "There must be one caption per image. Received: "
+                f"{len(images)} images and {len(text)} captions."
+            )
+
+    # === Generation ===
+    def _initial_cache(self, image_tokens, length):
+        """Runs the `"[START]"` token through the decoder: returns the
+        self-attention caches `(batch, 2, length, heads, head_dim)` and the
+        cross-attention caches (keys and values of the image tokens), one
+        5-D tensor per layer."""
+        batch_size = ops.shape(image_tokens)[0]
+        num_tokens = ops.shape(image_tokens)[1]
+        head_dim = self.hidden_dim // self.num_heads
+        dtype = self.decoder_layers[0].compute_dtype
+        self_cache = ops.zeros(
+            (batch_size, 2, length, self.num_heads, head_dim), dtype
+        )
+        cross_cache = ops.zeros(
+            (batch_size, 2, num_tokens, self.num_heads, head_dim), dtype
+        )
+        start = ops.full((batch_size, 1), START_TOKEN_ID, "int32")
+        x = self.token_embedding(start, start_index=0)
+        self_caches, cross_caches = [], []
+        for layer in self.decoder_layers:
+            x, layer_self_cache, layer_cross_cache = layer(
+                x,
+                image_tokens,
+                self_attention_cache=self_cache,
+                self_attention_cache_update_index=0,
+                cross_attention_cache=cross_cache,
+                cross_attention_cache_update_index=0,
+                training=False,
+            )
+            self_caches.append(layer_self_cache)
+            cross_caches.append(layer_cross_cache)
+        return tuple(self_caches), tuple(cross_caches)
+
+    def _decode_step(self, token_ids, index, image_tokens, caches, cross):
+        """One token per row `(batch, 1)` at position `index` -> logits
+        `(batch, 1, vocabulary_size)`, hidden states and updated caches."""
+        x = self.token_embedding(token_ids, start_index=index)
+        new_caches = []
+        for layer, cache, cross_cache in zip(
+            self.decoder_layers, caches, cross
+        ):
+            x, cache, _ = layer(
+                x,
+                image_tokens,
+                self_attention_cache=cache,
+                self_attention_cache_update_index=index,
+                cross_attention_cache=cross_cache,
+                cross_attention_cache_update_index=None,
+                training=False,
+            )
+            new_caches.append(cache)
+        return self.logits_dense(x), x, tuple(new_caches)
+
+    def _generate_step(self, images, sampler, max_length, num_beams=1):
+        """Images -> token ids `(batch, max_length + 1)`, `"[START]"` first."""
+        image_tokens = self.encode_images(images, training=False)
+        batch_size = ops.shape(image_tokens)[0]
+        length = max_length + 1
+        caches, cross = self._initial_cache(image_tokens, length)
+        if num_beams > 1:
+            # The beams of an image share its tokens and their keys/values.
+            image_tokens = ops.repeat(image_tokens, num_beams, axis=0)
+            cross = tuple(ops.repeat(c, num_beams, axis=0) for c in cross)
+        prompt = ops.concatenate(
+            [
+                ops.full((batch_size, 1), START_TOKEN_ID, "int32"),
+                ops.full((batch_size, max_length), PAD_TOKEN_ID, "int32"),
+            ],
+            axis=1,
+        )
+        mask = ops.arange(length)[None, :] < 1
+        mask = ops.broadcast_to(mask, (batch_size, length))
+
+        def next(prompt, cache, index):
+            rows = ops.shape(prompt)[0]
+            token_ids = ops.slice(prompt, [0, index - 1], [rows, 1])
+            logits, hidden, cache = self._decode_step(
+                token_ids, index - 1, image_tokens, cache, cross
+            )
+            return logits[:, 0, :], hidden[:, 0, :], cache
+
+        return sampler(
+            next,
+            prompt,
+            cache=caches,
+            index=1,
+            mask=mask,
+            stop_token_ids=(END_TOKEN_ID,),
+            model=self,
+        )
+
+    def _make_generate_function(self, sampler, max_length, num_beams):
+        """Compiles `_generate_step` for this backend (KerasHub's
+        `CausalLM.make_generate_function`)."""
+        step = functools.partial(
+            self._generate_step,
+            sampler=sampler,
+            max_length=max_length,
+            num_beams=num_beams,
+        )
+        backend = keras.config.backend()
+        if self.run_eagerly:
+            return step
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.function(step, jit_compile=True)
+        if backend == "jax":
+            import jax
+
+            @jax.jit
+            def compiled(images, state):
+                sampler_values, trainable, non_trainable = state
+                mapping = itertools.chain(
+                    zip(sampler.variables, sampler_values),
+                    zip(self.trainable_variables, trainable),
+                    zip(self.non_trainable_variables, non_trainable),
+                )
+                with keras.StatelessScope(state_mapping=mapping) as scope:
+                    outputs = step(images)
+                sampler_values = []
+                for variable in sampler.variables:
+                    value = scope.get_current_value(variable)
+                    sampler_values.append(
+                        variable.value if value is None else value
+                    )
+                return outputs, sampler_values
+
+            def run(images):
+                state = (
+                    [v.value for v in sampler.variables],
+                    [v.value for v in self.trainable_variables],
+                    [v.value for v in self.non_trainable_variables],
+                )
+                outputs, sampler_values = compiled(images, state)
+                # Only the sampler's seeds change during generation.
+                for variable, value in zip(sampler.variables, sampler_values):
+                    variable.assign(value)
+                return outputs
+
+            return run
+        if backend == "torch":
+            import torch
+
+            def run_without_grad(images):
+                with torch.no_grad():
+                    return step(images)
+
+            return run_without_grad
+        return step
+
+    def _generate_function(self, options, max_length):
+        """Returns `(function, sampler)`, made once per setting."""
+        key = (options, max_length, bool(self.run_eagerly))
+        if key not in self._generate_functions:
+            name, values = options[0], dict(options[1:])
+            temperature = values["temperature"]
+            num_beams = 1
+            if name == "greedy":
+                sampler = keras_hub.samplers.GreedySampler()
+            elif name == "top_k":
+                sampler = keras_hub.samplers.TopKSampler(
+                    k=values["k"], temperature=temperature
+                )
+            elif name == "top_p":
+                sampler = keras_hub.samplers.TopPSampler(
+                    p=values["p"], temperature=temperature
+                )
+            else:
+                num_beams = values["num_beams"]
+                sampler = _BeamSampler(
+                    num_beams,
+                    length_penalty=values["length_penalty"],
+                    temperature=temperature,
+                )
+            function = self._make_generate_function(
+                sampler, max_length, num_beams
+            )
+            if len(self._generate_functions) >= _MAX_GENERATE_FUNCTIONS:
+                # Forget the oldest setting (dicts keep insertion order).
+                del self._generate_functions[
+                    next(iter(self._generate_functions))
+                ]
+            self._generate_functions[key] = (function, sampler)
+        return self._generate_functions[key]
+
+    def _check_generate_options(
+        self,
+        sampler="greedy",
+        max_length=None,
+        num_beams=4,
+        length_penalty=1.0,
+        k=5,
+        p=0.9,
+        temperature=1.0,
+        seed=None,
+        batch_size=32,
+    ):
+        """Validates `generate`'s arguments; returns the sampler options as
+        a hashable tuple, and `max_length`."""
+        if sampler not in SAMPLERS:
+            raise ValueError(
+                f"`sampler` must be one of {list(SAMPLERS)}. Received: "
+                f"sampler={sampler!r}"
+            )
+        if max_length is None:
+            max_length = self.sequence_length
+        check_integers(max_length=max_length, batch_size=batch_size)
+        if max_length > self.sequence_length:
+            raise ValueError(
+                "`max_length` must be at most the model's `sequence_length` "
+                f"({self.sequence_length}). Received: max_length={max_length}"
+            )
+        if seed is not None:
+            check_integers(minimum=0, seed=seed)
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, (int, float))
+            or temperature <= 0
+        ):
+            raise ValueError(
+                "`temperature` must be a number > 0. Received: "
+                f"temperature={temperature!r}"
+            )
+        options = [sampler, ("temperature", float(temperature))]
+        if sampler == "top_k":
+            check_integers(k=k)
+            options.append(("k", k))
+        elif sampler == "top_p":
+            if isinstance(p, bool) or not isinstance(p, (int, float)):
+                p = -1
+            if not 0 < p <= 1:
+                raise ValueError(f"`p` must be in (0, 1]. Received: p={p!r}")
+            options.append(("p", float(p)))
+        elif sampler == "beam":
+            check_integers(num_beams=num_beams)
+            if isinstance(length_penalty, bool) or not isinstance(
+                length_penalty, (int, float)
+            ):
+                raise ValueError(
+                    "`length_penalty` must be a number. Received: "
+                    f"length_penalty={length_penalty!r}"
+                )
+            options.append(("num_beams", num_beams))
+            options.append(("length_penalty", float(length_penalty)))
+        return tuple(options), max_length
+
+    def _generate_ids(self, images, batch_size=32, seed=None, **options):
+        """Images -> generated token ids `(n, max_length + 1)` (NumPy),
+        `"[START]"` first, anything after the first `"[END]"` included."""
+        images = self._check_images(images)
+        options, max_length = self._check_generate_options(
+            batch_size=batch_size, seed=seed, **options
+        )
+        if not len(images):
+            return np.zeros((0, max_length + 1), "int32")
+        function, sampler = self._generate_function(options, max_length)
+        if seed is not None:
+            for variable in sampler.variables:
+                variable.assign(
+                    np.array(
+                        [seed, 0],
+                        keras.backend.standardize_dtype(variable.dtype),
+                    )
+                )
+        # Every batch has the same size (the last one is padded with copies
+        # of its last image), so one compiled function serves them all.
+        size = min(batch_size, len(images))
+        outputs = []
+        for start in range(0, len(images), size):
+            batch = images[start : start + size]
+            rows = len(batch)
+            if rows < size:
+                filler = np.repeat(batch[-1:], size - rows, axis=0)
+                batch = np.concatenate([batch, filler])
+            token_ids = function(ops.convert_to_tensor(batch))
+            outputs.append(ops.convert_to_numpy(token_ids)[:rows])
+        return np.concatenate(outputs).astype("int32")
+
+    def generate(
+        self,
+        images,
+        sampler="greedy",
+        max_length=None,
+        num_beams=4,
+        length_penalty=1.0,
+        k=5,
+        p=0.9,
+        temperature=1.0,
+        seed=None,
+        batch_size=32,
+    ):
+        """Captions images.
+
+        Generation stops at `"[END]"` or after `max_length` tokens. The
+        captions are lower-cased words joined by single spaces
+        (punctuation marks are words too: `"a red circle ."`), without the
+        special tokens; `"[UNK]"` tokens are dropped. An untrained model
+        still returns strings, possibly empty or repetitive.
+
+        Samplers:
+        - `"greedy"`: the most likely token at each step.
+        - `"top_k"`: samples among the `k` most likely tokens.
+        - `"top_p"`: samples among the most likely tokens whose
+          probabilities add up to `p` (nucleus sampling).
+        - `"beam"`: beam search over `num_beams` beams. Beams are ranked by
+          their summed log-probability divided by `length **
+          length_penalty`, where `length` counts the generated tokens,
+          `"[END]"` included: `0` is plain beam search, larger values favour
+          longer captions. A beam that ends keeps its score. With
+          `num_beams=1` this is greedy search.
+
+        Images are processed `batch_size` at a time; each sampler setting
+        and image shape compiles the generation loop once.
+
+        Args:
+            images: array `(batch, height, width, channels)`, pixels in
+                `[0, 255]` (`uint8` or float), or a list of such images.
+            sampler: str. `"greedy"`, `"top_k"`, `"top_p"` or `"beam"`.
+                Defaults to `"greedy"`.
+            max_length: int or `None`. Most tokens to generate, `"[END]"`
+                included; at most `sequence_length`, the default.
+            num_beams: int. Beams of `"beam"`. Defaults to `4`.
+            length_penalty: float. Length normalisation exponent of
+                `"beam"`. Defaults to `1.0`.
+            k: int. Candidates of `"top_k"`. Defaults to `5`.
+            p: float. Probability mass of `"top_p"`. Defaults to `0.9`.
+            temperature: float. Logits are divided by it before sampling
+                (and before beam scoring). Defaults to `1.0`.
+            seed: int or `None`. Seed of `"top_k"` and `"top_p"`: the same
+                seed gives the same captions. `None` continues the random
+                stream of earlier calls.
+            batch_size: int. Images per compiled call. Defaults to `32`.
+
+        Returns:
+            A list of str, one caption per image.
+
+        Raises:
+            ValueError: for images of the wrong rank, channel count or dtype
+                (the message says what was received), or a bad argument.
+        """
+        token_ids = self._generate_ids(
+            images,
+            batch_size=batch_size,
+            seed=seed,
+            sampler=sampler,
+            max_length=max_length,
+            num_beams=num_beams,
+            length_penalty=length_penalty,
+            k=k,
+            p=p,
+            temperature=temperature,
+        )
+        if not len(token_ids):
+            return []
+        return self.preprocessor.detokenize(token_ids)
+
+    # === Config ===
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "image_encoder": keras.layers.serialize(self.image_encoder),
+            "vocabulary": list(self.vocabulary),
+            "sequence_length": self.sequence_length,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "hidden_dim": self.hidden_dim,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+            "num_encoder_layers": self.num_encoder_layers,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # Deserialising consumes nested dicts: leave the caller's intact.
+        config = copy.deepcopy(config)
+        config["image_encoder"] = keras.layers.deserialize(
+            config["image_encoder"], custom_objects=custom_objects
+        )
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
