@@ -3,6 +3,7 @@ BENCHMARKS.md, not in tests)."""
 
 import pytest
 
+from benchmarks import captioner_generate_speed
 from benchmarks import fusion_benchmark
 from tests.test_case import TestCase
 
@@ -37,3 +38,15 @@ class FusionBenchmarkTest(TestCase):
             "| text only |",
         ):
             self.assertIn(label, table)
+
+
+class CaptionerGenerateSpeedTest(TestCase):
+    @pytest.mark.slow
+    def test_runs_tiny(self):
+        rows = captioner_generate_speed.main(
+            ["--batch-sizes", "1", "--repeats", "1"]
+        )
+        (batch_size, cached, uncached) = rows[0]
+        self.assertEqual(batch_size, 1)
+        self.assertGreater(cached, 0)
+        self.assertGreater(uncached, 0)
