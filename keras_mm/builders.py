@@ -7,7 +7,7 @@ from keras_mm.encoders.encoder import Encoder
 from keras_mm.encoders.image import image as image_encoder_from_name
 from keras_mm.heads.classification_head import ClassificationHead
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
-from keras_mm.layers.image_preprocessing import ImagePreprocessing
+from keras_mm.layers.image_preprocessing import image_shapes
 from keras_mm.layers.missing_modalities import MissingModalities
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
 from keras_mm.models.captioner import Captioner
@@ -43,11 +43,7 @@ def _placeholder(encoder):
         return {"shape": [], "dtype": "string"}
     shape = list(encoder.input.shape[1:])
     if None in shape:
-        sizes = [
-            layer.image_shape
-            for layer in encoder._flatten_layers()
-            if isinstance(layer, ImagePreprocessing)
-        ]
+        sizes = image_shapes(encoder)
         known = list(sizes[0]) if sizes else [1] * len(shape)
         shape = [k if s is None else s for s, k in zip(shape, known)]
     return {"shape": shape, "dtype": encoder.input.dtype}

@@ -91,3 +91,13 @@ class ImagePreprocessing(keras.layers.Layer):
             }
         )
         return config
+
+
+def image_shapes(model):
+    """The `image_shape` of every `ImagePreprocessing` layer in `model`, in
+    layer order: the sizes its image inputs are resized to."""
+    return [
+        tuple(layer.image_shape)
+        for layer in model._flatten_layers()
+        if isinstance(layer, ImagePreprocessing)
+    ]

@@ -6,7 +6,7 @@ from keras_mm.api_export import keras_mm_export
 from keras_mm.data.frames import load_frame
 from keras_mm.data.pipeline import make_dataset
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
-from keras_mm.layers.image_preprocessing import ImagePreprocessing
+from keras_mm.layers.image_preprocessing import image_shapes
 
 
 @keras_mm_export
@@ -184,11 +184,7 @@ class PipelineModel(keras.Model):
                 f"`y` must be a column of the DataFrame. Received: y={y!r}; "
                 f"columns: {list(x.columns)}"
             )
-        sizes = [
-            tuple(layer.image_shape[:2])
-            for layer in self._flatten_layers()
-            if isinstance(layer, ImagePreprocessing)
-        ]
+        sizes = [shape[:2] for shape in image_shapes(self)]
         frame = x
         try:
             x, labels = load_frame(
