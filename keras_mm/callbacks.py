@@ -3,6 +3,7 @@
 import numbers
 
 import keras
+import numpy as np
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.optimizers import Adam
@@ -170,3 +171,121 @@ class UnfreezeEncoders(keras.callbacks.Callback):
             for epoch, multipliers in config["schedule"].items()
         }
         return cls(**config)
+
+
+class CaptionMetrics(keras.callbacks.Callback):
+    """Captions validation images during `fit` and logs BLEU-4 and CIDEr-D.
+
+    Every `frequency` epochs (and after the last epoch), the captioner
+    being trained generates captions for `images` and scores them against
+    `references` with `keras_mm.metrics.bleu4` (0-100) and
+    `keras_mm.metrics.cider_d`. The scores go into the epoch's logs as
+    `val_bleu4` and `val_cider_d`, so the progress bar shows them, the
+    `History` that `fit` returns holds them (only for the epochs scored),
+    and callbacks after this one (`EarlyStopping`, `ModelCheckpoint`) can
+    monitor them. `self.history` maps `"epoch"` (1-based),
+    `"val_bleu4"` and `"val_cider_d"` to lists, and `self.predictions`
+    holds the latest captions.
+
+    Generation adds time to each scored epoch, which grows with the number
+    of images and with `sampler="beam"`; keep `images` to a few hundred.
+
+    Args:
+        images: array `(n, height, width, channels)` of validation images,
+            as `Captioner.generate` takes them.
+        references: list of `n` lists of str, the reference captions of
+            each image.
+        frequency: int. Score every this many epochs. Defaults to `1`.
+        verbose: int. `1` prints a few generated captions each time.
+            Defaults to `0`.
+        **generate_kwargs: passed to `Captioner.generate`, e.g.
+            `sampler="beam", num_beams=3`.
+
+    Examples:
+    >>> captions = ["a red circle", "a blue square"]
+    >>> model = keras_mm.build_captioner(
+    ...     keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3)),
+    ...     keras_mm.encoders.text_vocabulary(captions), sequence_length=6,
+    ...     num_layers=1, num_heads=2, hidden_dim=16)
+    >>> images = np.zeros((2, 32, 32, 3), "uint8")
+    >>> scores = keras_mm.callbacks.CaptionMetrics(
+    ...     images, [[c] for c in captions], frequency=2, max_length=4)
+    >>> history = model.fit({"images": images, "text": captions}, epochs=3,
+    ...                     callbacks=[scores], verbose=0)
+    >>> scores.history["epoch"]
+    [2, 3]
+    >>> sorted(history.history)
+    ['loss', 'next_token_accuracy', 'val_bleu4', 'val_cider_d']
+    """
+
+    def __init__(
+        self, images, references, frequency=1, verbose=0, **generate_kwargs
+    ):
+        super().__init__()
+        from keras_mm.metrics.caption_metrics import _check_captions
+
+        if isinstance(images, (list, tuple)):
+            images = np.stack([np.asarray(image) for image in images])
+        images = np.asarray(images)
+        if images.ndim != 4:
+            raise ValueError(
+                "`images` must be an array (n, height, width, channels). "
+                f"Received: shape {images.shape}"
+            )
+        _check_captions([""] * len(images), references)
+        if isinstance(frequency, bool) or not isinstance(
+            frequency, numbers.Integral
+        ):
+            frequency = 0
+        if frequency < 1:
+            raise ValueError(
+                "`frequency` must be an int >= 1 (epochs between scores). "
+                f"Received: frequency={frequency!r}"
+            )
+        if verbose not in (0, 1):
+            raise ValueError(
+                f"`verbose` must be 0 or 1. Received: verbose={verbose!r}"
+            )
+        self.images = images
+        self.references = [list(refs) for refs in references]
+        self.frequency = int(frequency)
+        self.verbose = int(verbose)
+        self.generate_kwargs = generate_kwargs
+        self.history = {"epoch": [], "val_bleu4": [], "val_cider_d": []}
+        self.predictions = []
+        self._epochs = None
+
+    def on_train_begin(self, logs=None):
+        if not hasattr(self.model, "generate"):
+            raise ValueError(
+                "`CaptionMetrics` needs a model with a `generate` method, "
+                "such as one from `keras_mm.build_captioner`. Received: "
+                f"a {type(self.model).__name__}"
+            )
+        self._epochs = self.params.get("epochs") if self.params else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self._epochs is not None and epoch + 1 == self._epochs
+        if (epoch + 1) % self.frequency and not last:
+            return
+        from keras_mm.metrics.caption_metrics import bleu4
+        from keras_mm.metrics.caption_metrics import cider_d
+
+        predictions = self.model.generate(self.images, **self.generate_kwargs)
+        scores = {
+            "val_bleu4": bleu4(predictions, self.references),
+            "val_cider_d": cider_d(predictions, self.references),
+        }
+        self.predictions = predictions
+        self.history["epoch"].append(epoch + 1)
+        for name, value in scores.items():
+            self.history[name].append(value)
+        if logs is not None:
+            logs.update(scores)
+        if self.verbose:
+            examples = "\n".join(f"  {text!r}" for text in predictions[:3])
+            _print_msg(
+                f"Epoch {epoch + 1}: CaptionMetrics: BLEU-4 "
+                f"{scores['val_bleu4']:.1f}, CIDEr-D "
+                f"{scores['val_cider_d']:.3f}; captions:\n{examples}"
+            )

@@ -3,7 +3,10 @@ import io
 import json
 
 import keras
+import pytest
 
+import keras_mm
+from keras_mm.callbacks import CaptionMetrics
 from keras_mm.callbacks import UnfreezeEncoders
 from keras_mm.optimizers import Adam
 from tests.optimizers_test import changed
@@ -151,3 +154,74 @@ class UnfreezeEncodersTest(TestCase):
             )
         )
         self.assertIsInstance(revived, UnfreezeEncoders)
+
+
+class CaptionMetricsTest(TestCase):
+    def test_scores_every_frequency_epochs_and_the_last(self):
+        from tests.models.captioner_test import CAPTIONS
+        from tests.models.captioner_test import solid_images
+        from tests.models.captioner_test import tiny_captioner
+
+        model = tiny_captioner()
+        images = solid_images()
+        references = [[caption] for caption in CAPTIONS]
+        scores = CaptionMetrics(images, references, frequency=2, max_length=5)
+        history = model.fit(
+            {"images": images, "text": CAPTIONS},
+            epochs=5,
+            callbacks=[scores],
+            verbose=0,
+        )
+        self.assertEqual(scores.history["epoch"], [2, 4, 5])
+        self.assertEqual(
+            history.history["val_bleu4"], scores.history["val_bleu4"]
+        )
+        self.assertEqual(len(history.history["val_cider_d"]), 3)
+        # The last scores are those of the trained model's captions.
+        predictions = model.generate(images, max_length=5)
+        self.assertEqual(scores.predictions, predictions)
+        self.assertAlmostEqual(
+            scores.history["val_bleu4"][-1],
+            keras_mm.metrics.bleu4(predictions, references),
+        )
+        self.assertAlmostEqual(
+            scores.history["val_cider_d"][-1],
+            keras_mm.metrics.cider_d(predictions, references),
+        )
+
+    def test_prints_captions(self):
+        from tests.models.captioner_test import CAPTIONS
+        from tests.models.captioner_test import solid_images
+        from tests.models.captioner_test import tiny_captioner
+
+        model = tiny_captioner()
+        scores = CaptionMetrics(
+            solid_images(), [[c] for c in CAPTIONS], verbose=1, max_length=3
+        )
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            model.fit(
+                {"images": solid_images(), "text": CAPTIONS},
+                callbacks=[scores],
+                verbose=0,
+            )
+        self.assertIn("Epoch 1: CaptionMetrics: BLEU-4", output.getvalue())
+
+    def test_bad_arguments(self):
+        from tests.models.captioner_test import solid_images
+
+        images = solid_images()
+        references = [["a"]] * 4
+        with pytest.raises(ValueError, match="one entry per prediction"):
+            CaptionMetrics(images, references[:3])
+        with pytest.raises(ValueError, match="frequency=0"):
+            CaptionMetrics(images, references, frequency=0)
+        with pytest.raises(ValueError, match=r"Received: shape \(32, 32, 3\)"):
+            CaptionMetrics(images[0], references)
+        model = compiled_model()
+        with pytest.raises(ValueError, match="`generate` method"):
+            model.fit(
+                *make_data(),
+                callbacks=[CaptionMetrics(images, references)],
+                verbose=0,
+            )
