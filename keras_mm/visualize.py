@@ -1,5 +1,9 @@
 """Plots: training curves and attention maps, as matplotlib figures."""
 
+import contextlib
+import textwrap
+
+import keras
 import numpy as np
 
 
@@ -196,13 +200,20 @@ def attention_map(
     for i, word in enumerate(words[:max_words]):
         maps.append(weights[i])
         titles.append(word)
+    return _draw_attention(image, maps, titles, side, path)
+
+
+def _draw_attention(image, maps, titles, side, path=None):
+    """One panel per map: `image` under a `(side, side)` attention grid."""
     pyplot = _pyplot()
     figure, axes = pyplot.subplots(
         1, len(maps), figsize=(2.2 * len(maps), 2.5), squeeze=False
     )
     height, width = image.shape[:2]
+    if image.dtype != "uint8":
+        image = np.clip(image, 0, 255).astype("uint8")
     for axis, values, title in zip(axes[0], maps, titles):
-        axis.imshow(image.astype("uint8") if image.dtype != "uint8" else image)
+        axis.imshow(image)
         axis.imshow(
             values.reshape(side, side),
             cmap="magma",
@@ -212,6 +223,246 @@ def attention_map(
         )
         axis.set_title(title)
         axis.axis("off")
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return figure
+
+
+@contextlib.contextmanager
+def _recorded_attention(attention_layers):
+    """While open, each of `attention_layers` (Keras `MultiHeadAttention`)
+    appends the attention weights it computes to its list in the yielded
+    dict, keyed by position in `attention_layers`."""
+    records = {i: [] for i in range(len(attention_layers))}
+    for i, layer in enumerate(attention_layers):
+        compute = layer._compute_attention
+
+        def recording(*args, compute=compute, record=records[i], **kwargs):
+            kwargs["return_attention_scores"] = True
+            outputs, scores = compute(*args, **kwargs)
+            record.append(scores)
+            return outputs, scores
+
+        # An instance attribute shadows the method until it is deleted.
+        object.__setattr__(layer, "_compute_attention", recording)
+    try:
+        yield records
+    finally:
+        for layer in attention_layers:
+            object.__delattr__(layer, "_compute_attention")
+
+
+def caption_attention_scores(captioner, images, **generate_kwargs):
+    """Captions images and returns where each generated word looked.
+
+    Captions are generated with `captioner.generate`'s samplers, then read
+    back through the decoder (teacher forcing), recording the
+    cross-attention weights of every decoder layer over the image tokens.
+    Row `j` of the weights belongs to the `j`-th generated word: the
+    decoder computed them in the step that produced it.
+
+    Args:
+        captioner: a `keras_mm.models.Captioner`.
+        images: array `(batch, height, width, channels)` of pixels.
+        **generate_kwargs: passed to `Captioner.generate` (`sampler`,
+            `max_length`, `num_beams`, ...).
+
+    Returns:
+        A tuple `(words, scores)`: `words`, one list of str per image, the
+        generated tokens up to `"[END]"` (excluded; other special tokens,
+        which `generate` drops, kept); and
+        `scores`, a float NumPy array `(batch, num_layers, num_heads,
+        max_length, image_tokens)`.
+
+    Examples:
+    >>> captions = ["a red circle", "a blue square"]
+    >>> model = keras_mm.build_captioner(
+    ...     keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3)),
+    ...     keras_mm.encoders.text_vocabulary(captions), sequence_length=6,
+    ...     num_layers=1, num_heads=2, hidden_dim=16)
+    >>> images = np.zeros((2, 32, 32, 3), "uint8")
+    >>> words, scores = keras_mm.visualize.caption_attention_scores(
+    ...     model, images, max_length=4)
+    >>> len(words), scores.shape
+    (2, (2, 1, 2, 4, 4))
+    """
+    from keras_mm.layers.caption_preprocessor import END_TOKEN_ID
+    from keras_mm.layers.caption_preprocessor import PAD_TOKEN_ID
+    from keras_mm.models.captioner import Captioner
+
+    if not isinstance(captioner, Captioner):
+        raise ValueError(
+            "`captioner` must be a keras_mm.models.Captioner, from "
+            "`keras_mm.build_captioner`. Received: "
+            f"{type(captioner).__name__}"
+        )
+    token_ids = captioner._generate_ids(images, **generate_kwargs)
+    images = captioner._check_images(images)
+    generated = token_ids[:, 1:]
+    length = generated.shape[1]
+    # Position `j` reads token `j` ("[START]" first) and predicts word `j`.
+    inputs = np.full(
+        (len(images), captioner.sequence_length), PAD_TOKEN_ID, "int32"
+    )
+    inputs[:, :length] = token_ids[:, :length]
+    vocabulary = captioner.vocabulary
+    words = []
+    for row in generated.tolist():
+        end = row.index(END_TOKEN_ID) if END_TOKEN_ID in row else len(row)
+        words.append([vocabulary[i] for i in row[:end]])
+    layers = [
+        layer._cross_attention_layer for layer in captioner.decoder_layers
+    ]
+    with _recorded_attention(layers) as records:
+        captioner(
+            {
+                "images": keras.ops.convert_to_tensor(images),
+                "token_ids": keras.ops.convert_to_tensor(inputs),
+                "padding_mask": keras.ops.convert_to_tensor(
+                    np.ones_like(inputs, dtype=bool)
+                ),
+            },
+            training=False,
+        )
+    scores = [keras.ops.convert_to_numpy(records[i][-1]) for i in records]
+    scores = np.stack(scores, axis=1)[:, :, :, :length].astype("float32")
+    return words, scores
+
+
+def caption_attention(
+    captioner, images, index=0, layer=-1, max_words=8, path=None, **kwargs
+):
+    """Draws where each generated word of a caption looked in its image.
+
+    The image's caption is generated; the first panel shows the image
+    under the attention of all its words, each next panel the attention of
+    the step that produced one word (averaged over heads, from decoder
+    layer `layer`). Image tokens are laid out on their square grid and
+    stretched over the image.
+
+    Args:
+        captioner: a `keras_mm.models.Captioner`.
+        images: array `(batch, height, width, channels)` of pixels; only
+            image `index` is captioned.
+        index: int. The image to draw. Defaults to `0`.
+        layer: int. The decoder layer whose cross-attention is drawn.
+            Defaults to `-1`, the last.
+        max_words: int. Panels for at most this many words. Defaults to `8`.
+        path: str or `None`. Where to save the figure as PNG.
+        **kwargs: passed to `Captioner.generate` (`sampler`, ...).
+
+    Returns:
+        A `matplotlib.figure.Figure`, whose title is the caption.
+
+    Examples:
+    >>> captions = ["a red circle", "a blue square"]
+    >>> model = keras_mm.build_captioner(
+    ...     keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3)),
+    ...     keras_mm.encoders.text_vocabulary(captions), sequence_length=6,
+    ...     num_layers=1, num_heads=2, hidden_dim=16)
+    >>> images = np.zeros((2, 32, 32, 3), "uint8")
+    >>> figure = keras_mm.visualize.caption_attention(model, images)
+    >>> figure.axes[0].get_title()
+    'all words'
+    """
+    images = np.asarray(images)
+    rows = len(images) if images.ndim == 4 else 0
+    if not isinstance(index, int) or not 0 <= index < rows:
+        raise ValueError(
+            f"`index` must be an int in [0, {rows}) for images of shape "
+            f"{images.shape}. Received: index={index!r}"
+        )
+    num_layers = getattr(captioner, "num_layers", 0)
+    if not isinstance(layer, int) or not -num_layers <= layer < num_layers:
+        raise ValueError(
+            f"`layer` must be an int in [{-num_layers}, {num_layers}), a "
+            f"decoder layer. Received: layer={layer!r}"
+        )
+    one = images[index : index + 1]
+    words, scores = caption_attention_scores(captioner, one, **kwargs)
+    words = words[0]
+    weights = scores[0, layer].mean(axis=0)  # (max_length, tokens)
+    side = int(round(np.sqrt(weights.shape[-1])))
+    if side * side != weights.shape[-1]:
+        raise ValueError(
+            f"The image encoder gives {weights.shape[-1]} tokens, not a "
+            "square grid, so they cannot be laid over the image."
+        )
+    maps = [weights[: max(len(words), 1)].mean(axis=0)]
+    titles = ["all words"]
+    for i, word in enumerate(words[:max_words]):
+        maps.append(weights[i])
+        titles.append(word)
+    figure = _draw_attention(one[0], maps, titles, side)
+    figure.suptitle(" ".join(words) or "(empty caption)", fontsize=9)
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure
+
+
+def captioned_images(images, captions, references=None, columns=4, path=None):
+    """Draws images with their generated captions (and a reference
+    caption under each, when given).
+
+    Args:
+        images: array `(n, height, width, channels)` of pixels in
+            `[0, 255]`.
+        captions: list of `n` str, e.g. from `Captioner.generate`.
+        references: `None`, or a list of `n` str or of `n` lists of str
+            (the first of each list is drawn).
+        columns: int. Images per row. Defaults to `4`.
+        path: str or `None`. Where to save the figure as PNG.
+
+    Returns:
+        A `matplotlib.figure.Figure`, one panel per image.
+
+    Examples:
+    >>> images = np.zeros((2, 16, 16, 3), "uint8")
+    >>> figure = keras_mm.visualize.captioned_images(
+    ...     images, ["a red circle", "a square"], [["a circle"], ["a square"]])
+    >>> len(figure.axes)
+    2
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or not len(images):
+        raise ValueError(
+            "`images` must be a non-empty array (n, height, width, "
+            f"channels). Received: shape {images.shape}"
+        )
+    if len(captions) != len(images):
+        raise ValueError(
+            "There must be one caption per image. Received: "
+            f"{len(images)} images and {len(captions)} captions."
+        )
+    if references is not None and len(references) != len(images):
+        raise ValueError(
+            "There must be one reference per image. Received: "
+            f"{len(images)} images and {len(references)} references."
+        )
+    columns = max(1, min(int(columns), len(images)))
+    rows = -(-len(images) // columns)
+    pyplot = _pyplot()
+    figure, axes = pyplot.subplots(
+        rows, columns, figsize=(3.2 * columns, 3.6 * rows), squeeze=False
+    )
+    for axis in axes.flat[len(images) :]:
+        axis.axis("off")
+    for i, axis in enumerate(axes.flat[: len(images)]):
+        image = images[i]
+        if image.dtype != "uint8":
+            image = np.clip(image, 0, 255).astype("uint8")
+        axis.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image)
+        axis.axis("off")
+        text = textwrap.fill(captions[i] or "(empty caption)", 34)
+        if references is not None:
+            reference = references[i]
+            if isinstance(reference, (list, tuple)):
+                reference = reference[0] if reference else ""
+            text += "\n" + textwrap.fill(f"reference: {reference}", 34)
+        axis.set_title(text, fontsize=7, loc="left")
     figure.tight_layout()
     if path is not None:
         figure.savefig(path, dpi=100)

@@ -6,6 +6,7 @@ import pytest
 
 import keras_mm
 from keras_mm import visualize
+from keras_mm.layers.word_tokenizer import SPECIAL_TOKENS
 from tests.test_case import TestCase
 
 
@@ -80,3 +81,59 @@ class AttentionMapTest(TestCase):
         )
         with pytest.raises(ValueError, match="cross_attention"):
             keras_mm.visualize.attention_scores(concat, {"text": texts})
+
+
+class CaptionAttentionTest(TestCase):
+    def test_scores_follow_the_generated_words(self):
+        from tests.models.captioner_test import solid_images
+        from tests.models.captioner_test import tiny_captioner
+
+        model = tiny_captioner(num_layers=2)
+        images = solid_images()
+        words, scores = visualize.caption_attention_scores(
+            model, images, max_length=5
+        )
+        # 2 layers, 2 heads, 5 steps, a 2 x 2 grid of image tokens.
+        self.assertEqual(scores.shape, (4, 2, 2, 5, 4))
+        self.assertAllClose(scores.sum(-1), np.ones((4, 2, 2, 5)), atol=1e-5)
+        captions = model.generate(images, max_length=5)
+        self.assertEqual(
+            [[w for w in row if w not in SPECIAL_TOKENS] for row in words],
+            [caption.split() for caption in captions],
+        )
+        # The recording hook is gone afterwards.
+        for layer in model.decoder_layers:
+            attention = layer._cross_attention_layer
+            self.assertNotIn("_compute_attention", attention.__dict__)
+
+    def test_plot_has_a_panel_per_word(self):
+        from tests.models.captioner_test import CAPTIONS
+        from tests.models.captioner_test import solid_images
+        from tests.models.captioner_test import tiny_captioner
+
+        model = tiny_captioner()
+        images = solid_images()
+        model.fit({"images": images, "text": CAPTIONS}, epochs=30, verbose=0)
+        path = os.path.join(self.get_temp_dir(), "caption.png")
+        figure = visualize.caption_attention(model, images, index=1, path=path)
+        words = model.generate(images[1:2])[0].split()
+        self.assertEqual(
+            [axis.get_title() for axis in figure.axes], ["all words"] + words
+        )
+        self.assertEqual(figure._suptitle.get_text(), " ".join(words))
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+    def test_bad_arguments(self):
+        from tests.models.captioner_test import solid_images
+        from tests.models.captioner_test import tiny_captioner
+
+        model = tiny_captioner()
+        with pytest.raises(ValueError, match=r"\[0, 4\).*index=4"):
+            visualize.caption_attention(model, solid_images(), index=4)
+        with pytest.raises(ValueError, match=r"\[-1, 1\).*layer=1"):
+            visualize.caption_attention(model, solid_images(), layer=1)
+        with pytest.raises(ValueError, match="Received: Sequential"):
+            visualize.caption_attention_scores(
+                keras.Sequential([keras.layers.Dense(1)]), solid_images()
+            )
