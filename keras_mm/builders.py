@@ -319,7 +319,9 @@ def build_captioner(
         dropout: float. Dropout of the Transformer layers. Defaults to `0.1`.
         num_encoder_layers: int. Transformer encoder layers over the image
             tokens. Defaults to `0`.
-        learning_rate: float. Adam's learning rate. Defaults to `1e-3`.
+        learning_rate: float or a
+            `keras.optimizers.schedules.LearningRateSchedule`, such as
+            `CosineDecay`. Adam's learning rate. Defaults to `1e-3`.
         name: str. Defaults to `"captioner"`.
 
     Returns:
@@ -351,13 +353,15 @@ def build_captioner(
             "`keras_mm.encoders.image`, such as 'cnn_small'. Received: "
             f"{type(image_encoder).__name__}"
         )
-    if (
+    schedule = keras.optimizers.schedules.LearningRateSchedule
+    if not isinstance(learning_rate, schedule) and (
         isinstance(learning_rate, bool)
         or not isinstance(learning_rate, (int, float))
         or learning_rate <= 0
     ):
         raise ValueError(
-            "`learning_rate` must be a number > 0. Received: "
+            "`learning_rate` must be a number > 0 or a "
+            "`keras.optimizers.schedules.LearningRateSchedule`. Received: "
             f"learning_rate={learning_rate!r}"
         )
     model = Captioner(
