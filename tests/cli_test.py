@@ -1,46 +1,87 @@
+import contextlib
+import io
+import json
 import os
 
 import keras
 import numpy as np
+import pytest
 
 from keras_mm import cli
 from keras_mm import demo
+from keras_mm.datasets.scenes import scenes
 from tests.test_case import TestCase
 
 
 class DemoTest(TestCase):
-    def test_statements_need_both_modalities(self):
-        data = demo.color_statements(200, image_size=16, seed=1)
-        self.assertEqual(data["images"].shape, (200, 16, 16, 3))
-        self.assertEqual(data["images"].dtype, np.uint8)
-        # Each colour word is said truly and falsely: text alone is chance.
-        for color in demo.COLORS:
-            said = [i for i, t in enumerate(data["text"]) if color in t]
-            rate = data["labels"][said].mean()
-            self.assertGreater(rate, 0.25)
-            self.assertLess(rate, 0.75)
-        again = demo.color_statements(200, image_size=16, seed=1)
-        np.testing.assert_array_equal(data["images"], again["images"])
-
-    def test_demo_command_trains_and_saves(self):
+    @pytest.mark.slow
+    def test_demo_command_trains_scores_plots_and_saves(self):
         output_dir = self.get_temp_dir()
-        code = cli.main(
-            [
-                "demo",
-                "--num-samples",
-                "64",
-                "--epochs",
-                "1",
-                "--output-dir",
-                output_dir,
-            ]
-        )
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            code = cli.main(
+                [
+                    "demo",
+                    "--num-samples",
+                    "60",
+                    "--epochs",
+                    "2",
+                    "--image-size",
+                    "32",
+                    "--output-dir",
+                    output_dir,
+                ]
+            )
         self.assertEqual(code, 0)
-        path = os.path.join(output_dir, "demo_classifier.keras")
-        model = keras.saving.load_model(path)
-        data = demo.color_statements(4, seed=3)
-        probabilities = model.predict(
-            {"images": data["images"], "text": data["text"]}, verbose=0
+        printed = output.getvalue()
+        self.assertIn("Held-out scores", printed)
+        self.assertIn("val_bleu4", printed)  # In the progress bar.
+        with open(os.path.join(output_dir, "scores.json")) as f:
+            scores = json.load(f)
+        self.assertEqual(
+            sorted(scores), ["beam_3", "greedy", "nearest_neighbour", "seconds"]
         )
-        self.assertEqual(probabilities.shape, (4, 1))
-        self.assertTrue(((probabilities >= 0) & (probabilities <= 1)).all())
+        for name in ("greedy", "beam_3", "nearest_neighbour"):
+            self.assertBetween(scores[name]["bleu4"], 0.0, 100.0)
+            self.assertGreaterEqual(scores[name]["cider_d"], 0.0)
+        for name in ("training_curves.png", "examples.png", "attention.png"):
+            with open(os.path.join(output_dir, name), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        model = keras.saving.load_model(
+            os.path.join(output_dir, "captioner.keras")
+        )
+        images = scenes(num_samples=60, image_size=32)["test"]["images"]
+        captions = model.generate(images[:3])
+        self.assertEqual(len(captions), 3)
+        self.assertTrue(all(isinstance(c, str) for c in captions))
+
+    def test_bad_arguments_exit_with_a_message(self):
+        errors = io.StringIO()
+        for argv in (
+            ["demo", "--num-samples", "10"],
+            ["demo", "--image-size", "8"],
+            ["demo", "--epochs", "0"],
+        ):
+            with contextlib.redirect_stderr(errors), pytest.raises(SystemExit):
+                cli.main(argv)
+        text = errors.getvalue()
+        self.assertIn("num_samples=10", text)
+        self.assertIn("image_size=8", text)
+        self.assertIn("--epochs must be at least 1", text)
+
+
+class NearestNeighbourTest(TestCase):
+    def test_retrieves_the_closest_training_caption(self):
+        data = scenes(num_samples=60, image_size=32, seed=3)["train"]
+        images, captions = data["images"], data["captions"]
+        # A training image retrieves its own caption.
+        self.assertEqual(
+            demo.nearest_neighbour_captions(images, captions, images[:5]),
+            captions[:5],
+        )
+        # Slight noise does not change the neighbour.
+        noisy = np.clip(images[:5] + 3.0, 0, 255)
+        self.assertEqual(
+            demo.nearest_neighbour_captions(images, captions, noisy),
+            captions[:5],
+        )
