@@ -46,7 +46,8 @@ class CaptionerGenerateSpeedTest(TestCase):
         rows = captioner_generate_speed.main(
             ["--batch-sizes", "1", "--repeats", "1"]
         )
-        (batch_size, cached, uncached) = rows[0]
+        (batch_size, cached, uncached, beam) = rows[0]
         self.assertEqual(batch_size, 1)
         self.assertGreater(cached, 0)
         self.assertGreater(uncached, 0)
+        self.assertGreater(beam, 0)
