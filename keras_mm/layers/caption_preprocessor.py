@@ -11,6 +11,7 @@ from keras_mm.utils.validation import check_integers
 START_TOKEN_ID = SPECIAL_TOKENS.index("[START]")
 END_TOKEN_ID = SPECIAL_TOKENS.index("[END]")
 PAD_TOKEN_ID = SPECIAL_TOKENS.index("[PAD]")
+_CLOSING_PUNCTUATION = frozenset(",.!?;:)")
 
 
 @keras_mm_export
@@ -134,7 +135,8 @@ class CaptionPreprocessor(PreprocessingLayer):
     def detokenize(self, token_ids):
         """Token ids `(batch, length)` to strings: cut at the first
         `"[END]"`, special tokens (and `"[UNK]"`) dropped, words joined by
-        spaces."""
+        spaces, and closing punctuation (`, . ! ? ; : )`) attached to the
+        word before it: `"a circle, on grass."`."""
         # Plain Python: eager TensorFlow string ops cost milliseconds per
         # call, more than generating a caption.
         token_ids = np.asarray(keras.ops.convert_to_numpy(token_ids))
@@ -147,8 +149,13 @@ class CaptionPreprocessor(PreprocessingLayer):
             for token_id in row:
                 if token_id == END_TOKEN_ID:
                     break
-                if token_id >= len(SPECIAL_TOKENS):
-                    words.append(vocabulary[token_id])
+                if token_id < len(SPECIAL_TOKENS):
+                    continue
+                word = vocabulary[token_id]
+                if words and word in _CLOSING_PUNCTUATION:
+                    words[-1] += word
+                else:
+                    words.append(word)
             captions.append(" ".join(words))
         return captions
 

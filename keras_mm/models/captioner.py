@@ -802,8 +802,8 @@ class Captioner(PipelineModel):
         """Captions images.
 
         Generation stops at `"[END]"` or after `max_length` tokens. The
-        captions are lower-cased words joined by single spaces
-        (punctuation marks are words too: `"a red circle ."`), without the
+        captions are lower-cased words joined by single spaces, closing
+        punctuation attached (`"a red circle, on grass."`), without the
         special tokens; `"[UNK]"` tokens are dropped. An untrained model
         still returns strings, possibly empty or repetitive.
 

@@ -81,6 +81,19 @@ class CaptionPreprocessorTest(TestCase):
             ["a red", ""],
         )
 
+    def test_detokenize_attaches_closing_punctuation(self):
+        vocab = VOCAB + [","]
+        comma, period = len(VOCAB), VOCAB.index(".")
+        preprocessor = CaptionPreprocessor(vocab, sequence_length=6)
+        self.assertEqual(
+            preprocessor.detokenize([[2, comma, 4, comma, 5, period, 3]]),
+            [", a, red."],
+        )
+        x, _, _ = preprocessor({"images": images(1), "text": ["a, red."]})
+        np.testing.assert_array_equal(
+            x["token_ids"], [[2, 4, comma, 5, period, 3]]
+        )
+
     def test_config_round_trip(self):
         preprocessor = CaptionPreprocessor(VOCAB, 5, lowercase=False)
         revived = CaptionPreprocessor.from_config(preprocessor.get_config())
