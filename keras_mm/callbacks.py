@@ -181,11 +181,12 @@ class CaptionMetrics(keras.callbacks.Callback):
     `references` with `keras_mm.metrics.bleu4` (0-100) and
     `keras_mm.metrics.cider_d`. The scores go into the epoch's logs as
     `val_bleu4` and `val_cider_d`, so the progress bar shows them, the
-    `History` that `fit` returns holds them (only for the epochs scored),
-    and callbacks after this one (`EarlyStopping`, `ModelCheckpoint`) can
-    monitor them. `self.history` maps `"epoch"` (1-based),
-    `"val_bleu4"` and `"val_cider_d"` to lists, and `self.predictions`
-    holds the latest captions.
+    `History` that `fit` returns holds them, and callbacks after this one
+    (`EarlyStopping`, `ModelCheckpoint`) can monitor them. Epochs that are
+    not scored log NaN, so that History keeps one value per epoch; monitor
+    the scores with `frequency=1`. `self.history` maps `"epoch"` (1-based),
+    `"val_bleu4"` and `"val_cider_d"` to lists of the scored epochs only,
+    and `self.predictions` holds the latest captions.
 
     Generation adds time to each scored epoch, which grows with the number
     of images and with `sampler="beam"`; keep `images` to a few hundred.
@@ -216,6 +217,8 @@ class CaptionMetrics(keras.callbacks.Callback):
     [2, 3]
     >>> sorted(history.history)
     ['loss', 'next_token_accuracy', 'val_bleu4', 'val_cider_d']
+    >>> len(history.history["val_bleu4"])  # NaN at epoch 1.
+    3
     """
 
     def __init__(
@@ -267,6 +270,10 @@ class CaptionMetrics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         last = self._epochs is not None and epoch + 1 == self._epochs
         if (epoch + 1) % self.frequency and not last:
+            # NaN keeps History's lists one value per epoch (for pandas and
+            # plots); `training_curves` draws the gaps.
+            if logs is not None:
+                logs.update(val_bleu4=float("nan"), val_cider_d=float("nan"))
             return
         from keras_mm.metrics.caption_metrics import bleu4
         from keras_mm.metrics.caption_metrics import cider_d

@@ -20,7 +20,7 @@ def _pyplot():
 
 def training_curves(history, path=None):
     """Plots each metric of a `fit` history against epochs, with its
-    validation curve when there is one.
+    validation curve when there is one. Missing (NaN) values are skipped.
 
     Args:
         history: the `keras.callbacks.History` that `fit` returns, or its
@@ -32,10 +32,10 @@ def training_curves(history, path=None):
 
     Examples:
     >>> history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
-    ...            "accuracy": [0.5, 0.8]}
+    ...            "accuracy": [0.5, 0.8], "val_bleu4": [float("nan"), 20.0]}
     >>> figure = keras_mm.visualize.training_curves(history)
     >>> [axis.get_title() for axis in figure.axes]
-    ['loss', 'accuracy']
+    ['loss', 'accuracy', 'bleu4']
     """
     values = getattr(history, "history", history)
     if not isinstance(values, dict) or not values:
@@ -43,18 +43,35 @@ def training_curves(history, path=None):
             "`history` must be the History that `fit` returns, or a dict of "
             f"metric name to per-epoch values. Received: {history!r}"
         )
-    names = [name for name in values if not name.startswith("val_")]
+    # One panel per metric; a metric logged only on validation data (such
+    # as `CaptionMetrics`' `val_bleu4`) gets its own panel too. NaN values
+    # (epochs a metric was not computed) are left as gaps.
+    names = []
+    for name in values:
+        base = name[4:] if name.startswith("val_") else name
+        if base not in names:
+            names.append(base)
     pyplot = _pyplot()
     figure, axes = pyplot.subplots(
         1, len(names), figsize=(4 * len(names), 3), squeeze=False
     )
     for axis, name in zip(axes[0], names):
-        epochs = np.arange(1, len(values[name]) + 1)
-        axis.plot(epochs, values[name], marker="o", label="train")
-        if f"val_{name}" in values:
-            axis.plot(
-                epochs, values[f"val_{name}"], marker="o", label="validation"
-            )
+        for key, label, color in (
+            (name, "train", "C0"),
+            (f"val_{name}", "validation", "C1"),
+        ):
+            if key in values:
+                series = np.asarray(values[key], "float64")
+                epochs = np.arange(1, len(series) + 1)
+                kept = np.isfinite(series)
+                axis.plot(
+                    epochs[kept],
+                    series[kept],
+                    marker="o",
+                    label=label,
+                    color=color,
+                )
+        axis.xaxis.get_major_locator().set_params(integer=True)
         axis.set_title(name)
         axis.set_xlabel("epoch")
         axis.legend()
@@ -445,8 +462,9 @@ def captioned_images(images, captions, references=None, columns=4, path=None):
     columns = max(1, min(int(columns), len(images)))
     rows = -(-len(images) // columns)
     pyplot = _pyplot()
+    # Text goes under each image, in a band as tall as the image.
     figure, axes = pyplot.subplots(
-        rows, columns, figsize=(3.2 * columns, 3.6 * rows), squeeze=False
+        rows, columns, figsize=(3.2 * columns, 4.6 * rows), squeeze=False
     )
     for axis in axes.flat[len(images) :]:
         axis.axis("off")
@@ -455,14 +473,23 @@ def captioned_images(images, captions, references=None, columns=4, path=None):
         if image.dtype != "uint8":
             image = np.clip(image, 0, 255).astype("uint8")
         axis.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image)
-        axis.axis("off")
-        text = textwrap.fill(captions[i] or "(empty caption)", 34)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        text = textwrap.fill(captions[i] or "(empty caption)", 38)
         if references is not None:
             reference = references[i]
             if isinstance(reference, (list, tuple)):
                 reference = reference[0] if reference else ""
-            text += "\n" + textwrap.fill(f"reference: {reference}", 34)
-        axis.set_title(text, fontsize=7, loc="left")
+            text += "\n\n" + textwrap.fill(f"reference: {reference}", 38)
+        axis.text(
+            0,
+            -0.04,
+            text,
+            transform=axis.transAxes,
+            fontsize=8,
+            va="top",
+            ha="left",
+        )
     figure.tight_layout()
     if path is not None:
         figure.savefig(path, dpi=100)
