@@ -1,2 +1,3 @@
 from keras_mm.datasets.scenes import LABELS as SCENES_LABELS
 from keras_mm.datasets.scenes import scenes
+from keras_mm.datasets.spoken import spoken
