@@ -14,4 +14,5 @@ from keras_mm import utils
 from keras_mm import visualize
 from keras_mm.builders import build_captioner
 from keras_mm.builders import build_classifier
+from keras_mm.builders import build_speech_recognizer
 from keras_mm.version import __version__

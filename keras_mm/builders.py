@@ -12,6 +12,8 @@ from keras_mm.layers.missing_modalities import MissingModalities
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
 from keras_mm.models.captioner import Captioner
 from keras_mm.models.pipeline_model import PipelineModel
+from keras_mm.models.speech_recognizer import CTCLoss
+from keras_mm.models.speech_recognizer import SpeechRecognizer
 from keras_mm.optimizers import Adam
 from keras_mm.utils.inputs import inputs_like
 from keras_mm.utils.validation import check_rate
@@ -270,6 +272,21 @@ def build_classifier(
     return model
 
 
+def _check_learning_rate(learning_rate):
+    schedule = keras.optimizers.schedules.LearningRateSchedule
+    if not isinstance(learning_rate, schedule) and (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float))
+        or learning_rate <= 0
+    ):
+        raise ValueError(
+            "`learning_rate` must be a number > 0 or a "
+            "`keras.optimizers.schedules.LearningRateSchedule`. Received: "
+            f"learning_rate={learning_rate!r}"
+        )
+    return learning_rate
+
+
 def build_captioner(
     image_encoder,
     vocabulary,
@@ -353,17 +370,6 @@ def build_captioner(
             "`keras_mm.encoders.image`, such as 'cnn_small'. Received: "
             f"{type(image_encoder).__name__}"
         )
-    schedule = keras.optimizers.schedules.LearningRateSchedule
-    if not isinstance(learning_rate, schedule) and (
-        isinstance(learning_rate, bool)
-        or not isinstance(learning_rate, (int, float))
-        or learning_rate <= 0
-    ):
-        raise ValueError(
-            "`learning_rate` must be a number > 0 or a "
-            "`keras.optimizers.schedules.LearningRateSchedule`. Received: "
-            f"learning_rate={learning_rate!r}"
-        )
     model = Captioner(
         image_encoder,
         vocabulary,
@@ -376,5 +382,79 @@ def build_captioner(
         num_encoder_layers=num_encoder_layers,
         name=name,
     )
-    model.compile(optimizer=Adam(learning_rate))
+    model.compile(optimizer=Adam(_check_learning_rate(learning_rate)))
+    return model
+
+
+def build_speech_recognizer(
+    vocabulary,
+    sample_rate=16000,
+    max_duration=4.0,
+    num_mel_bins=80,
+    hidden_dim=256,
+    num_layers=3,
+    filters=32,
+    dropout=0.1,
+    spec_augment=True,
+    learning_rate=1e-3,
+    name="speech_recognizer",
+):
+    """Builds a compiled CTC speech recognizer.
+
+    Waveforms become log-mel frames in the graph (SpecAugment while
+    training), a conv front end makes one step every 40 ms, `num_layers`
+    bidirectional GRUs read them, and a CTC head scores the blank and each
+    character of `vocabulary`. `fit(audio, transcripts)` takes waveforms or
+    audio file paths and strings (the CTC targets are made in the data
+    pipeline), and `transcribe(audio, decoder="greedy" | "beam")` returns
+    strings. See `keras_mm.models.SpeechRecognizer` for the inputs it
+    accepts and refuses.
+
+    The model comes compiled: Adam and the CTC loss
+    (`keras_mm.models.CTCLoss`). Score transcriptions with
+    `keras_mm.metrics.cer` and `wer`.
+
+    Args:
+        vocabulary: list of single characters; transcripts are lower-cased
+            and may hold only these.
+        sample_rate: int. Samples per second. Defaults to `16000`.
+        max_duration: float. Longest clip, in seconds. Defaults to `4.0`.
+        num_mel_bins: int. Defaults to `80`.
+        hidden_dim: int. Width of each GRU layer. Defaults to `256`.
+        num_layers: int. Bidirectional GRU layers. Defaults to `3`.
+        filters: int. Channels of the conv front end. Defaults to `32`.
+        dropout: float. Defaults to `0.1`.
+        spec_augment: bool. Defaults to `True`.
+        learning_rate: float or a
+            `keras.optimizers.schedules.LearningRateSchedule`. Defaults to
+            `1e-3`.
+        name: str. Defaults to `"speech_recognizer"`.
+
+    Returns:
+        A compiled `keras_mm.models.SpeechRecognizer`.
+
+    Examples:
+    >>> asr = keras_mm.build_speech_recognizer(
+    ...     list("abc "), sample_rate=8000, max_duration=0.5,
+    ...     num_mel_bins=16, hidden_dim=16, num_layers=1, filters=4)
+    >>> audio = [np.zeros(4000, "float32"), np.zeros(2000, "float32")]
+    >>> history = asr.fit(audio, ["abc", "a b"], verbose=0)
+    >>> len(asr.transcribe(audio, decoder="beam", beam_width=4))
+    2
+    """
+    model = SpeechRecognizer(
+        vocabulary,
+        sample_rate=sample_rate,
+        max_duration=max_duration,
+        num_mel_bins=num_mel_bins,
+        hidden_dim=hidden_dim,
+        num_layers=num_layers,
+        filters=filters,
+        dropout=dropout,
+        spec_augment=spec_augment,
+        name=name,
+    )
+    model.compile(
+        optimizer=Adam(_check_learning_rate(learning_rate)), loss=CTCLoss()
+    )
     return model

@@ -1,0 +1,484 @@
+"""`SpeechRecognizer`: waveforms to characters, trained with CTC."""
+
+import copy
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_mm.api_export import keras_mm_export
+from keras_mm.data.audio_io import read_audio
+from keras_mm.data.audio_io import resample
+from keras_mm.layers.audio_features import AudioFeatures
+from keras_mm.layers.spec_augment import SpecAugment
+from keras_mm.layers.spectrogram_cnn import SpectrogramCNN
+from keras_mm.layers.speech_preprocessor import BLANK_ID
+from keras_mm.layers.speech_preprocessor import SpeechPreprocessor
+from keras_mm.layers.speech_preprocessor import check_character_vocabulary
+from keras_mm.models.pipeline_model import PipelineModel
+from keras_mm.utils.validation import check_integers
+from keras_mm.utils.validation import check_rate
+
+DECODERS = ("greedy", "beam")
+# Subsampling of the convolutional front end: 2 stride-2 blocks.
+_CONV_LAYERS = 2
+
+
+@keras_mm_export
+class BlankPadding(keras.layers.Layer):
+    """Makes padded time steps of CTC logits predict the blank, surely.
+
+    CTC allows blanks after the last character, so trailing frames that
+    surely say "blank" leave the loss of a clip unchanged: the loss of a
+    padded batch is the loss of each clip at its own length, with no
+    per-clip lengths to carry.
+
+    Call arguments:
+        logits: float `(batch, steps, classes)`, class `0` the blank.
+        padding_mask: bool `(batch, steps)`, `True` on audio.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # Consumes the recurrent layers' Keras mask: the logits carry none,
+        # so the loss sees whole clips.
+        self.supports_masking = True
+
+    def compute_mask(self, logits, padding_mask=None, mask=None):
+        return None
+
+    def call(self, logits, padding_mask):
+        classes = ops.shape(logits)[-1]
+        blank = ops.where(ops.arange(classes) == BLANK_ID, 0.0, -1e4)
+        blank = ops.cast(blank, logits.dtype)
+        return ops.where(padding_mask[..., None], logits, blank)
+
+    def compute_output_shape(self, logits_shape, padding_mask_shape=None):
+        return logits_shape
+
+
+@keras_mm_export
+class CTCLoss(keras.losses.Loss):
+    """CTC loss of logits `(batch, steps, classes)` (class `0` the blank)
+    against targets `(batch, max_label_length)` padded with `0`.
+
+    A target's length is its count of non-zero ids; every clip uses all
+    `steps` (padded steps predict the blank, see `BlankPadding`).
+    """
+
+    def __init__(self, name="ctc_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        targets = ops.cast(y_true, "int32")
+        target_lengths = ops.sum(ops.cast(targets != BLANK_ID, "int32"), -1)
+        batch, steps = ops.shape(y_pred)[0], ops.shape(y_pred)[1]
+        output_lengths = ops.full((batch,), steps, "int32")
+        return ops.ctc_loss(
+            targets,
+            ops.cast(y_pred, "float32"),
+            target_lengths,
+            output_lengths,
+            mask_index=BLANK_ID,
+        )
+
+
+@keras_mm_export
+class SpeechRecognizer(PipelineModel):
+    """Speech to text: log-mel frames, a CNN, BiGRUs and a CTC head.
+
+    Waveforms become log-mel frames in the graph (25 ms every 10 ms,
+    `keras_mm.layers.AudioFeatures`), masked by `SpecAugment` in training;
+    two stride-2 conv blocks (`keras_mm.layers.SpectrogramCNN`) make one
+    step every 40 ms; `num_layers` bidirectional GRUs read the steps (padding
+    masked) and a dense layer gives, per step, logits over the blank and the
+    characters of `vocabulary`.
+
+    `fit(audio, transcripts)` takes waveforms (a list of 1-D float arrays
+    at `sample_rate`, or an array `(batch, samples)`) or audio file paths
+    (read and resampled by `keras_mm.data.read_audio`), and strings;
+    transcripts are lower-cased and turned into CTC targets in the data
+    pipeline. Before training, inputs are checked: a clip longer than
+    `max_duration`, a transcript with characters outside `vocabulary`, or
+    one too long for its clip's number of steps raises a `ValueError`
+    naming the rows. Silent and empty clips are valid.
+
+    `transcribe(audio)` returns strings, through `keras.ops.ctc_decode`
+    (greedy or beam search), on JAX and TensorFlow.
+
+    Calling the model takes `{"audio": float32 (batch, samples),
+    "audio_padding_mask": bool (batch, samples)}` and returns float32 logits
+    `(batch, steps, len(vocabulary) + 1)`, class `0` the blank.
+
+    `keras_mm.build_speech_recognizer` builds and compiles one.
+
+    Args:
+        vocabulary: list of single characters, e.g.
+            `list("abcdefghijklmnopqrstuvwxyz '")`.
+        sample_rate: int. Samples per second. Defaults to `16000`.
+        max_duration: float. Longest clip, in seconds. Defaults to `4.0`.
+        num_mel_bins: int. Mel bands of the front end. Defaults to `80`.
+        hidden_dim: int. Width of the conv projection and of each GRU (both
+            directions together). Defaults to `256`.
+        num_layers: int. Bidirectional GRU layers. Defaults to `3`.
+        filters: int. Channels of the conv blocks. Defaults to `32`.
+        dropout: float. Dropout between layers. Defaults to `0.1`.
+        spec_augment: bool. Mask time and frequency bands while training.
+            Defaults to `True`.
+
+    Examples:
+    >>> model = keras_mm.models.SpeechRecognizer(
+    ...     list("ab "), sample_rate=8000, max_duration=0.5,
+    ...     num_mel_bins=16, hidden_dim=16, num_layers=1, filters=4)
+    >>> model.compile(optimizer="adam", loss=keras_mm.models.CTCLoss())
+    >>> audio = [np.zeros(2000, "float32"), np.ones(3000, "float32") * 0.1]
+    >>> history = model.fit(audio, ["ab", "b a"], verbose=0)
+    >>> texts = model.transcribe(audio)
+    >>> len(texts), type(texts[0])
+    (2, <class 'str'>)
+    """
+
+    def __init__(
+        self,
+        vocabulary,
+        sample_rate=16000,
+        max_duration=4.0,
+        num_mel_bins=80,
+        hidden_dim=256,
+        num_layers=3,
+        filters=32,
+        dropout=0.1,
+        spec_augment=True,
+        dtype=None,
+        **kwargs,
+    ):
+        vocabulary = check_character_vocabulary(vocabulary)
+        check_integers(
+            sample_rate=sample_rate,
+            num_mel_bins=num_mel_bins,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            filters=filters,
+        )
+        check_rate(dropout=dropout)
+        if hidden_dim % 2:
+            raise ValueError(
+                "`hidden_dim` must be even (it is split between the two "
+                f"directions of each GRU). Received: hidden_dim={hidden_dim}"
+            )
+        frame_length = round(0.025 * sample_rate)
+        frame_step = max(round(0.010 * sample_rate), 1)
+        num_samples = int(round(sample_rate * max_duration))
+        if num_samples < frame_length:
+            raise ValueError(
+                "`max_duration` must hold at least one 25 ms frame. "
+                f"Received: max_duration={max_duration}"
+            )
+
+        # === Layers ===
+        self.features = AudioFeatures(
+            sample_rate,
+            "log_mel",
+            num_mel_bins=num_mel_bins,
+            frame_length=frame_length,
+            frame_step=frame_step,
+            dtype=dtype,
+            name="features",
+        )
+        num_frames = (num_samples - frame_length) // frame_step + 1
+        self.spec_augment = (
+            SpecAugment(
+                max_time_mask=max(num_frames // 20, 1),
+                max_freq_mask=max(num_mel_bins // 8, 1),
+                dtype=dtype,
+                name="spec_augment",
+            )
+            if spec_augment
+            else None
+        )
+        self.subsampling = SpectrogramCNN(
+            hidden_dim, _CONV_LAYERS, filters, dtype=dtype, name="subsampling"
+        )
+        self.recurrent_layers = [
+            keras.layers.Bidirectional(
+                keras.layers.GRU(hidden_dim // 2, return_sequences=True),
+                dtype=dtype,
+                name=f"bigru_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=dtype)
+        self.logits_dense = keras.layers.Dense(
+            len(vocabulary) + 1, dtype="float32", name="logits"
+        )
+        self.blank_padding = BlankPadding(dtype="float32", name="blank_padding")
+
+        # === Functional Model ===
+        inputs = {
+            "audio": keras.Input((num_samples,), name="audio"),
+            "audio_padding_mask": keras.Input(
+                (num_samples,), dtype="bool", name="audio_padding_mask"
+            ),
+        }
+        x, frame_mask = self.features(
+            inputs["audio"], padding_mask=inputs["audio_padding_mask"]
+        )
+        if self.spec_augment is not None:
+            x = self.spec_augment(x)
+        outputs = self.subsampling(x, padding_mask=frame_mask)
+        x, mask = outputs["sequence_output"], outputs["padding_mask"]
+        for layer in self.recurrent_layers:
+            x = self.dropout_layer(x)
+            x = layer(x, mask=mask)
+        logits = self.blank_padding(self.logits_dense(x), mask)
+        self.preprocessor = SpeechPreprocessor(
+            vocabulary,
+            sample_rate,
+            max_duration,
+            max_label_length=logits.shape[1],
+            name="speech_preprocessor",
+        )
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        if dtype is not None:
+            self.dtype_policy = dtype
+
+        # === Config ===
+        self.vocabulary = list(vocabulary)
+        self.sample_rate = sample_rate
+        self.max_duration = max_duration
+        self.num_mel_bins = num_mel_bins
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.filters = filters
+        self.dropout = dropout
+        self.use_spec_augment = bool(spec_augment)
+        self.num_steps = logits.shape[1]
+
+    # === Inputs ===
+    def _read_audio(self, audio, sample_rate=None):
+        """Waveforms or file paths -> a list of 1-D float32 waveforms at the
+        model's rate; raises a `ValueError` that says what was received."""
+        if isinstance(audio, dict) and "audio" in audio:
+            audio = audio["audio"]
+        if isinstance(audio, str):
+            raise ValueError(
+                "`audio` must be a batch: a list of waveforms or file paths, "
+                f"or an array (batch, samples). Received one path {audio!r}: "
+                "wrap it in a list."
+            )
+        if keras.ops.is_tensor(audio):
+            audio = keras.ops.convert_to_numpy(audio)
+        if isinstance(audio, np.ndarray) and audio.ndim != 2:
+            hint = (
+                " (one waveform: wrap it in a list)" if audio.ndim == 1 else ""
+            )
+            raise ValueError(
+                "`audio` must be an array (batch, samples) of mono "
+                f"waveforms, or a list of them{hint}. Received: shape "
+                f"{audio.shape}"
+            )
+        waveforms, errors = [], []
+        for row, clip in enumerate(audio):
+            if isinstance(clip, str):
+                try:
+                    waveforms.append(read_audio(clip, self.sample_rate))
+                except (ValueError, OSError) as error:
+                    errors.append(f"row {row} ({clip!r}): {error}")
+                continue
+            clip = np.asarray(clip)
+            if clip.ndim != 1 or clip.dtype.kind not in "f":
+                raise ValueError(
+                    "Each waveform must be a 1-D float array (mono, values "
+                    f"in [-1, 1]). Received at row {row}: shape "
+                    f"{clip.shape}, dtype {clip.dtype}"
+                )
+            if sample_rate is not None and sample_rate != self.sample_rate:
+                clip = resample(clip, sample_rate, self.sample_rate)
+            waveforms.append(clip.astype("float32"))
+        if errors:
+            raise ValueError(
+                f"{len(errors)} audio files could not be read: "
+                + "; ".join(errors[:5])
+            )
+        return waveforms
+
+    def _too_long(self, waveforms):
+        limit = self.preprocessor.num_samples
+        return [i for i, clip in enumerate(waveforms) if len(clip) > limit]
+
+    def _check_transcripts(self, waveforms, transcripts):
+        if isinstance(transcripts, str) or transcripts is None:
+            raise ValueError(
+                "`y` must be a list of transcripts (str), one per clip. "
+                f"Received: {transcripts!r}"
+            )
+        transcripts = list(transcripts)
+        if len(transcripts) != len(waveforms):
+            raise ValueError(
+                "There must be one transcript per clip. Received: "
+                f"{len(waveforms)} clips and {len(transcripts)} transcripts."
+            )
+        if not transcripts:
+            raise ValueError("Received no clips to train or evaluate on.")
+        bad = [i for i, t in enumerate(transcripts) if not isinstance(t, str)]
+        if bad:
+            raise ValueError(
+                f"Transcripts must be strings. Received non-strings at rows "
+                f"{bad[:5]}: {[transcripts[i] for i in bad[:5]]}"
+            )
+        known = set(self.vocabulary)
+        unknown = {}
+        for row, text in enumerate(transcripts):
+            for char in set(text.lower()) - known:
+                unknown.setdefault(char, []).append(row)
+        if unknown:
+            listed = ", ".join(
+                f"{char!r} (rows {rows[:3]})"
+                for char, rows in sorted(unknown.items())
+            )
+            raise ValueError(
+                "Transcripts hold characters outside the vocabulary "
+                f"(after lower-casing): {listed}. Normalise the transcripts "
+                "or build the model with a vocabulary that has them."
+            )
+        too_long = self._too_long(waveforms)
+        if too_long:
+            seconds = max(len(waveforms[i]) for i in too_long)
+            raise ValueError(
+                f"{len(too_long)} clips are longer than max_duration="
+                f"{self.max_duration} s (rows {too_long[:5]}, the longest "
+                f"{seconds / self.sample_rate:.2f} s): their transcripts "
+                "would no longer match the cropped audio. Build the model "
+                "with a larger `max_duration`, or drop those clips."
+            )
+        for row, (clip, text) in enumerate(zip(waveforms, transcripts)):
+            # CTC needs a step per character, and a blank between repeats.
+            needed = len(text) + sum(a == b for a, b in zip(text, text[1:]))
+            steps = (
+                -(-len(clip) // (self.sample_rate // 25)) if len(clip) else 0
+            )
+            if needed > max(steps, 0) and needed > 0:
+                raise ValueError(
+                    f"The transcript of row {row} needs {needed} steps but "
+                    f"its {len(clip) / self.sample_rate:.2f} s clip gives "
+                    f"about {steps} (one per 40 ms). Received: {text!r}"
+                )
+        return transcripts
+
+    def _prepare(self, x, y):
+        if x is None or hasattr(x, "element_spec"):  # A tf.data.Dataset.
+            return x, y
+        waveforms = self._read_audio(x)
+        if y is not None:
+            y = self._check_transcripts(waveforms, y)
+        return waveforms, y
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        x, y = self._prepare(x, y)
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (tuple, list)) and len(validation) == 2:
+            kwargs["validation_data"] = self._prepare(*validation)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        if not kwargs.get("_use_cached_eval_dataset"):
+            x, y = self._prepare(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        x, _ = self._prepare(x, None)
+        return super().predict(x, *args, **kwargs)
+
+    # === Transcription ===
+    def transcribe(
+        self,
+        audio,
+        decoder="greedy",
+        beam_width=8,
+        sample_rate=None,
+        batch_size=32,
+    ):
+        """Transcribes clips.
+
+        Args:
+            audio: a list of 1-D float waveforms, an array `(batch,
+                samples)`, or a list of audio file paths.
+            decoder: `"greedy"` (the best class per step, repeats merged,
+                blanks dropped) or `"beam"` (CTC prefix beam search).
+                Defaults to `"greedy"`.
+            beam_width: int. Beams of `"beam"`. Defaults to `8`.
+            sample_rate: int or `None`. The rate of `audio` when it is not
+                the model's: waveforms are resampled to the model's rate.
+                File paths are always resampled. Defaults to `None`, the
+                model's rate.
+            batch_size: int. Defaults to `32`.
+
+        Returns:
+            A list of str, one per clip. Clips longer than `max_duration`
+            are cropped to it, with a warning.
+        """
+        if decoder not in DECODERS:
+            raise ValueError(
+                f"`decoder` must be one of {list(DECODERS)}. Received: "
+                f"decoder={decoder!r}"
+            )
+        check_integers(beam_width=beam_width, batch_size=batch_size)
+        if sample_rate is not None:
+            check_integers(sample_rate=sample_rate)
+        waveforms = self._read_audio(audio, sample_rate)
+        if not waveforms:
+            return []
+        too_long = self._too_long(waveforms)
+        if too_long:
+            warnings.warn(
+                f"{len(too_long)} clips are longer than max_duration="
+                f"{self.max_duration} s (rows {too_long[:5]}); only their "
+                "first max_duration seconds are transcribed.",
+                stacklevel=2,
+            )
+        logits = super().predict(waveforms, batch_size=batch_size, verbose=0)
+        return self.decode(logits, decoder=decoder, beam_width=beam_width)
+
+    def decode(self, logits, decoder="greedy", beam_width=8):
+        """CTC logits `(batch, steps, classes)` -> a list of str."""
+        logits = ops.convert_to_tensor(logits, "float32")
+        lengths = ops.full((ops.shape(logits)[0],), ops.shape(logits)[1])
+        decoded, _ = ops.ctc_decode(
+            logits,
+            ops.cast(lengths, "int32"),
+            strategy="greedy" if decoder == "greedy" else "beam_search",
+            beam_width=beam_width,
+            top_paths=1,
+            mask_index=BLANK_ID,
+        )
+        ids = ops.convert_to_numpy(decoded)[0]
+        vocabulary = self.vocabulary
+        return [
+            "".join(vocabulary[i - 1] for i in row if i > BLANK_ID)
+            for row in ids.tolist()
+        ]
+
+    # === Config ===
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "vocabulary": list(self.vocabulary),
+            "sample_rate": self.sample_rate,
+            "max_duration": self.max_duration,
+            "num_mel_bins": self.num_mel_bins,
+            "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers,
+            "filters": self.filters,
+            "dropout": self.dropout,
+            "spec_augment": self.use_spec_augment,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = copy.deepcopy(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
