@@ -104,6 +104,7 @@ _SLOTS = {
     **{f"d{i}": DIGITS for i in range(1, 5)},
 }
 _CACHE_VERSION = 1
+_KEYS = ("audio", "transcripts", "labels", "voices")
 
 
 def spoken(
@@ -202,64 +203,37 @@ def spoken(
     >>> spoken.WORDS[train["labels"][0]] == train["transcripts"][0]
     True
     """
-    if isinstance(seed, np.integer):
-        seed = int(seed)
     check_integers(minimum=MIN_NUM_SAMPLES, num_samples=num_samples)
-    check_integers(minimum=MIN_SAMPLE_RATE, sample_rate=sample_rate)
-    check_integers(minimum=0, seed=seed)
     if kind not in KINDS:
         raise ValueError(
             f"`kind` must be one of {KINDS}. Received: kind={kind!r}"
         )
-    low, high = SNR_RANGE_DB
-    if noise_snr_db is not None and (
-        not isinstance(noise_snr_db, (int, float, np.number))
-        or isinstance(noise_snr_db, bool)
-        or not low <= noise_snr_db <= high
-    ):
-        raise ValueError(
-            f"`noise_snr_db` must be None or a number of decibels in "
-            f"[{low}, {high}]. Received: noise_snr_db={noise_snr_db!r}"
-        )
-    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
-        raise ValueError(
-            "`cache_dir` must be None or a path. "
-            f"Received: cache_dir={cache_dir!r}"
-        )
-    snr = None if noise_snr_db is None else float(noise_snr_db)
+    seed, snr = _check_synthesis(sample_rate, seed, noise_snr_db)
+    _check_cache_dir(cache_dir)
     path = _cache_path(cache_dir, kind, num_samples, sample_rate, seed, snr)
-    if os.path.isfile(path):
-        try:
-            return _load(path, sample_rate)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass  # An unreadable cache file is synthesised again.
-    _check_espeak()
-    num_train = int(round(num_samples * _FRACTIONS["train"]))
-    num_validation = max(1, int(round(num_samples * _FRACTIONS["validation"])))
-    sizes = {
-        "train": num_train,
-        "validation": num_validation,
-        "test": num_samples - num_train - num_validation,
-    }
-    rng = np.random.default_rng(seed)
-    plans = {
-        split: _plan_split(split, sizes[split], kind, sample_rate, snr, rng)
-        for split in SPLITS
-    }
-    everything = [plan for split in SPLITS for plan in plans[split]]
-    audio = iter(_synthesise_all(everything))
-    data = {
-        split: {
-            "audio": [next(audio) for _ in plans[split]],
-            "transcripts": [plan["text"] for plan in plans[split]],
-            "labels": np.array([p["label"] for p in plans[split]], "int32"),
-            "voices": [plan["voice"] for plan in plans[split]],
-            "sample_rate": sample_rate,
+
+    def build():
+        _check_espeak()
+        sizes = _split_sizes(num_samples)
+        rng = np.random.default_rng(seed)
+        plans = {
+            split: _plan_split(split, sizes[split], kind, sample_rate, snr, rng)
+            for split in SPLITS
         }
-        for split in SPLITS
-    }
-    _save(path, data)
-    return data
+        everything = [plan for split in SPLITS for plan in plans[split]]
+        audio = iter(_synthesise_all(everything))
+        return {
+            split: {
+                "audio": [next(audio) for _ in plans[split]],
+                "transcripts": [plan["text"] for plan in plans[split]],
+                "labels": np.array([p["label"] for p in plans[split]], "int32"),
+                "voices": [plan["voice"] for plan in plans[split]],
+                "sample_rate": sample_rate,
+            }
+            for split in SPLITS
+        }
+
+    return _cached(path, _KEYS, sample_rate, build)
 
 
 # Expose the constants on the function too, so that users of
@@ -276,45 +250,137 @@ spoken.VOICES = VOICES
 spoken.SNR_SPREAD_DB = SNR_SPREAD_DB
 
 
+def speak(texts, split="train", sample_rate=16000, seed=0, noise_snr_db=20):
+    """Speaks any texts in the voices of one split of `spoken`.
+
+    Each text is spoken as by `spoken`: in a voice of `VOICES[split]`
+    (spread evenly over the texts, in random order), at a random speed,
+    pitch and gap between words, with random silences before and after, a
+    random peak amplitude and, unless `noise_snr_db` is `None`, white noise.
+    Datasets built on `speak` with each split's voices keep the speakers of
+    validation and test unheard in training. The same arguments give the
+    same waveforms and voices (with the same espeak-ng version). Nothing is
+    cached.
+
+    Args:
+        texts: list or tuple of str. The texts, each starting with a
+            character other than `"-"` (espeak-ng would read an option).
+        split: str. `"train"`, `"validation"` or `"test"`: the voices to
+            draw from. Defaults to `"train"`.
+        sample_rate: int. Samples per second, at least 8000. Defaults to
+            `16000`.
+        seed: int. Non-negative seed of the generator. Defaults to `0`.
+        noise_snr_db: float or `None`. Centre of the signal-to-noise ratio
+            in decibels, in `[0, 60]`; `None` adds no noise. Defaults to
+            `20`.
+
+    Returns:
+        A tuple `(audio, voices)`: a list of float32 arrays of shape
+        `(samples,)` with values in `[-1, 1]`, one per text, and a list of
+        the espeak-ng voices (`"accent+variant"`) that spoke them.
+
+    Raises:
+        ValueError: if an argument is not of an allowed type or value.
+        RuntimeError: if espeak-ng is not installed, lacks one of the
+            voices, or fails.
+
+    Examples:
+    >>> from keras_mm.datasets.spoken import VOICES
+    >>> from keras_mm.datasets.spoken import speak
+    >>> audio, voices = speak(["a red circle", "hello"], split="test")
+    >>> len(audio), audio[0].dtype, voices[0] in VOICES["test"]
+    (2, dtype('float32'), True)
+    """
+    if not isinstance(texts, (list, tuple)) or not all(
+        isinstance(t, str) and t.strip() and not t.startswith("-")
+        for t in texts
+    ):
+        raise ValueError(
+            "`texts` must be a list of non-blank str that do not start "
+            f"with '-'. Received: texts={texts!r}"
+        )
+    if split not in SPLITS:
+        raise ValueError(
+            f"`split` must be one of {SPLITS}. Received: split={split!r}"
+        )
+    seed, snr = _check_synthesis(sample_rate, seed, noise_snr_db)
+    _check_espeak()
+    rng = np.random.default_rng(seed)
+    voices = _draw_voices(split, len(texts), rng)
+    plans = [
+        _plan(text, voice, sample_rate, snr, rng)
+        for text, voice in zip(texts, voices)
+    ]
+    return _synthesise_all(plans), voices
+
+
 def _choice(rng, options):
     return options[int(rng.integers(len(options)))]
 
 
 def _sentence(intent, rng):
+    return _fill(*_sentence_slots(intent, rng))
+
+
+def _sentence_slots(intent, rng):
+    """Draws a template of `intent` and a value of every slot."""
     template = _choice(rng, _GRAMMAR[intent])
     slots = {name: _choice(rng, values) for name, values in _SLOTS.items()}
+    return template, slots
+
+
+def _fill(template, slots):
     shape = slots["shape"]
-    slots["plural"] = shape + ("es" if shape.endswith("s") else "s")
-    return template.format(**slots)
+    plural = shape + ("es" if shape.endswith("s") else "s")
+    return template.format(plural=plural, **slots)
+
+
+def _split_sizes(num_samples):
+    num_train = int(round(num_samples * _FRACTIONS["train"]))
+    num_validation = max(1, int(round(num_samples * _FRACTIONS["validation"])))
+    return {
+        "train": num_train,
+        "validation": num_validation,
+        "test": num_samples - num_train - num_validation,
+    }
+
+
+def _draw_voices(split, n, rng):
+    """`n` voices of `split`, each used equally often, in random order."""
+    voices = rng.permutation(np.arange(n) % len(VOICES[split]))
+    return [VOICES[split][voice] for voice in voices.tolist()]
 
 
 def _plan_split(split, n, kind, sample_rate, snr, rng):
     """Draws the text, voice and rendering parameters of `n` utterances."""
     classes = WORDS if kind == "words" else INTENTS
     labels = rng.permutation(np.arange(n) % len(classes))
-    voices = rng.permutation(np.arange(n) % len(VOICES[split]))
+    voices = _draw_voices(split, n, rng)
     plans = []
-    for label, voice in zip(labels.tolist(), voices.tolist()):
+    for label, voice in zip(labels.tolist(), voices):
         text = (
             WORDS[label] if kind == "words" else _sentence(INTENTS[label], rng)
         )
-        offset = rng.uniform(-SNR_SPREAD_DB, SNR_SPREAD_DB)
-        plans.append(
-            {
-                "text": text,
-                "label": label,
-                "voice": VOICES[split][voice],
-                "speed": int(rng.integers(_SPEED[0], _SPEED[1] + 1)),
-                "pitch": int(rng.integers(_PITCH[0], _PITCH[1] + 1)),
-                "gap": int(rng.integers(_WORD_GAP[0], _WORD_GAP[1] + 1)),
-                "silences": rng.uniform(*_SILENCE_SECONDS, size=2),
-                "peak": rng.uniform(*_PEAK),
-                "snr": None if snr is None else snr + offset,
-                "noise_seed": int(rng.integers(2**31)),
-                "sample_rate": sample_rate,
-            }
-        )
+        plan = _plan(text, voice, sample_rate, snr, rng)
+        plans.append(dict(plan, label=label))
     return plans
+
+
+def _plan(text, voice, sample_rate, snr, rng):
+    """Draws the rendering parameters of one utterance."""
+    offset = rng.uniform(-SNR_SPREAD_DB, SNR_SPREAD_DB)
+    return {
+        "text": text,
+        "voice": voice,
+        "speed": int(rng.integers(_SPEED[0], _SPEED[1] + 1)),
+        "pitch": int(rng.integers(_PITCH[0], _PITCH[1] + 1)),
+        "gap": int(rng.integers(_WORD_GAP[0], _WORD_GAP[1] + 1)),
+        "silences": rng.uniform(*_SILENCE_SECONDS, size=2),
+        "peak": rng.uniform(*_PEAK),
+        "snr": None if snr is None else snr + offset,
+        "noise_seed": int(rng.integers(2**31)),
+        "sample_rate": sample_rate,
+    }
 
 
 def _synthesise_all(plans):
@@ -386,6 +452,33 @@ def _espeak_listing():
     return languages, variants
 
 
+def _check_synthesis(sample_rate, seed, noise_snr_db):
+    """Checks the synthesis arguments; returns the seed and the SNR."""
+    if isinstance(seed, np.integer):
+        seed = int(seed)
+    check_integers(minimum=MIN_SAMPLE_RATE, sample_rate=sample_rate)
+    check_integers(minimum=0, seed=seed)
+    low, high = SNR_RANGE_DB
+    if noise_snr_db is not None and (
+        not isinstance(noise_snr_db, (int, float, np.number))
+        or isinstance(noise_snr_db, bool)
+        or not low <= noise_snr_db <= high
+    ):
+        raise ValueError(
+            f"`noise_snr_db` must be None or a number of decibels in "
+            f"[{low}, {high}]. Received: noise_snr_db={noise_snr_db!r}"
+        )
+    return seed, None if noise_snr_db is None else float(noise_snr_db)
+
+
+def _check_cache_dir(cache_dir):
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise ValueError(
+            "`cache_dir` must be None or a path. "
+            f"Received: cache_dir={cache_dir!r}"
+        )
+
+
 def _check_espeak():
     if shutil.which("espeak-ng") is None:
         raise RuntimeError(
@@ -410,33 +503,61 @@ def _check_espeak():
         )
 
 
-def _cache_path(cache_dir, kind, num_samples, sample_rate, seed, snr):
+def _cache_path(
+    cache_dir,
+    prefix,
+    num_samples,
+    sample_rate,
+    seed,
+    snr,
+    folder="spoken",
+    design="",
+):
     if cache_dir is None:
         root = os.environ.get("KERAS_MM_CACHE") or os.path.join(
             os.path.expanduser("~"), ".cache", "keras_mm"
         )
-        cache_dir = os.path.join(root, "spoken")
-    # A digest of the voices and grammar, so that editing them misses the
-    # old files rather than loading them.
-    design = repr((_CACHE_VERSION, WORDS, VOICES, _GRAMMAR, _SLOTS, _SPEED))
-    design += repr((_PITCH, _WORD_GAP, _SILENCE_SECONDS, _PEAK, SNR_SPREAD_DB))
-    digest = hashlib.sha256(design.encode()).hexdigest()[:10]
+        cache_dir = os.path.join(root, folder)
+    # A digest of the voices and grammar, and of the caller's own `design`,
+    # so that editing them misses the old files rather than loading them.
+    text = repr((_CACHE_VERSION, WORDS, VOICES, _GRAMMAR, _SLOTS, _SPEED))
+    text += repr((_PITCH, _WORD_GAP, _SILENCE_SECONDS, _PEAK, SNR_SPREAD_DB))
+    digest = hashlib.sha256((text + design).encode()).hexdigest()[:10]
     noise = "none" if snr is None else f"{snr:g}"
-    name = f"{kind}-n{num_samples}-{sample_rate}hz-seed{seed}-snr{noise}"
+    name = f"{prefix}-n{num_samples}-{sample_rate}hz-seed{seed}-snr{noise}"
     return os.path.join(os.fspath(cache_dir), f"{name}-{digest}.npz")
+
+
+def _cached(path, keys, sample_rate, build):
+    """Loads the dataset at `path`, else calls `build()` and saves it there.
+
+    Every split of the dataset holds `keys` and `"sample_rate"`; `"audio"`
+    is a list of 1-D arrays, lists hold str, the others are arrays.
+    """
+    if os.path.isfile(path):
+        try:
+            return _load(path, keys, sample_rate)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # An unreadable cache file is made again.
+    data = build()
+    _save(path, data)
+    return data
 
 
 def _save(path, data):
     """Writes `data` to `path` atomically: a temporary file, then a rename."""
     arrays = {}
     for split, values in data.items():
-        arrays[f"{split}_audio"] = np.concatenate(values["audio"])
-        arrays[f"{split}_lengths"] = np.array(
-            [len(a) for a in values["audio"]], "int64"
-        )
-        arrays[f"{split}_transcripts"] = np.array(values["transcripts"], str)
-        arrays[f"{split}_labels"] = values["labels"]
-        arrays[f"{split}_voices"] = np.array(values["voices"], str)
+        for key, value in values.items():
+            if key == "audio":
+                arrays[f"{split}_audio"] = np.concatenate(value)
+                arrays[f"{split}_lengths"] = np.array(
+                    [len(a) for a in value], "int64"
+                )
+            elif isinstance(value, np.ndarray):
+                arrays[f"{split}_{key}"] = value
+            elif key != "sample_rate":
+                arrays[f"{split}_{key}"] = np.array(value, str)
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
@@ -449,17 +570,19 @@ def _save(path, data):
         raise
 
 
-def _load(path, sample_rate):
+def _load(path, keys, sample_rate):
     data = {}
     with np.load(path, allow_pickle=False) as arrays:
         for split in SPLITS:
-            ends = np.cumsum(arrays[f"{split}_lengths"])
-            audio = np.split(arrays[f"{split}_audio"], ends[:-1])
-            data[split] = {
-                "audio": [a.copy() for a in audio],
-                "transcripts": arrays[f"{split}_transcripts"].tolist(),
-                "labels": arrays[f"{split}_labels"].astype("int32"),
-                "voices": arrays[f"{split}_voices"].tolist(),
-                "sample_rate": sample_rate,
-            }
+            values = {}
+            for key in keys:
+                if key == "audio":
+                    ends = np.cumsum(arrays[f"{split}_lengths"])
+                    audio = np.split(arrays[f"{split}_audio"], ends[:-1])
+                    values[key] = [a.copy() for a in audio]
+                else:
+                    array = arrays[f"{split}_{key}"]
+                    strings = array.dtype.kind == "U"
+                    values[key] = array.tolist() if strings else array
+            data[split] = dict(values, sample_rate=sample_rate)
     return data
