@@ -173,7 +173,80 @@ class UnfreezeEncoders(keras.callbacks.Callback):
         return cls(**config)
 
 
-class CaptionMetrics(keras.callbacks.Callback):
+class _TextMetrics(keras.callbacks.Callback):
+    """Base of callbacks that generate text for validation inputs every
+    `frequency` epochs (and after the last) and log scores of it.
+
+    Subclasses set `method` (the model's generating method), `names` (the
+    logged scores, `val_` first) and implement `score(predictions)`.
+    """
+
+    method = None
+    names = ()
+
+    def __init__(self, inputs, references, frequency=1, verbose=0, **kwargs):
+        super().__init__()
+        if isinstance(frequency, bool) or not isinstance(
+            frequency, numbers.Integral
+        ):
+            frequency = 0
+        if frequency < 1:
+            raise ValueError(
+                "`frequency` must be an int >= 1 (epochs between scores). "
+                f"Received: frequency={frequency!r}"
+            )
+        if verbose not in (0, 1):
+            raise ValueError(
+                f"`verbose` must be 0 or 1. Received: verbose={verbose!r}"
+            )
+        self.inputs = inputs
+        self.references = references
+        self.frequency = int(frequency)
+        self.verbose = int(verbose)
+        self.kwargs = kwargs
+        self.history = {"epoch": [], **{name: [] for name in self.names}}
+        self.predictions = []
+        self._epochs = None
+
+    def score(self, predictions):
+        raise NotImplementedError
+
+    def on_train_begin(self, logs=None):
+        if not hasattr(self.model, self.method):
+            raise ValueError(
+                f"`{type(self).__name__}` needs a model with a "
+                f"`{self.method}` method. Received: a "
+                f"{type(self.model).__name__}"
+            )
+        self._epochs = self.params.get("epochs") if self.params else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self._epochs is not None and epoch + 1 == self._epochs
+        if (epoch + 1) % self.frequency and not last:
+            # NaN keeps History's lists one value per epoch (for pandas and
+            # plots); `training_curves` draws the gaps.
+            if logs is not None:
+                logs.update({name: float("nan") for name in self.names})
+            return
+        generate = getattr(self.model, self.method)
+        predictions = generate(self.inputs, **self.kwargs)
+        scores = self.score(predictions)
+        self.predictions = predictions
+        self.history["epoch"].append(epoch + 1)
+        for name, value in scores.items():
+            self.history[name].append(value)
+        if logs is not None:
+            logs.update(scores)
+        if self.verbose:
+            values = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+            examples = "\n".join(f"  {text!r}" for text in predictions[:3])
+            _print_msg(
+                f"Epoch {epoch + 1}: {type(self).__name__}: {values}; "
+                f"for example:\n{examples}"
+            )
+
+
+class CaptionMetrics(_TextMetrics):
     """Captions validation images during `fit` and logs BLEU-4 and CIDEr-D.
 
     Every `frequency` epochs (and after the last epoch), the captioner
@@ -221,10 +294,12 @@ class CaptionMetrics(keras.callbacks.Callback):
     3
     """
 
+    method = "generate"
+    names = ("val_bleu4", "val_cider_d")
+
     def __init__(
         self, images, references, frequency=1, verbose=0, **generate_kwargs
     ):
-        super().__init__()
         from keras_mm.metrics.caption_metrics import _check_captions
 
         if isinstance(images, (list, tuple)):
@@ -236,63 +311,83 @@ class CaptionMetrics(keras.callbacks.Callback):
                 f"Received: shape {images.shape}"
             )
         _check_captions([""] * len(images), references)
-        if isinstance(frequency, bool) or not isinstance(
-            frequency, numbers.Integral
-        ):
-            frequency = 0
-        if frequency < 1:
-            raise ValueError(
-                "`frequency` must be an int >= 1 (epochs between scores). "
-                f"Received: frequency={frequency!r}"
-            )
-        if verbose not in (0, 1):
-            raise ValueError(
-                f"`verbose` must be 0 or 1. Received: verbose={verbose!r}"
-            )
-        self.images = images
-        self.references = [list(refs) for refs in references]
-        self.frequency = int(frequency)
-        self.verbose = int(verbose)
-        self.generate_kwargs = generate_kwargs
-        self.history = {"epoch": [], "val_bleu4": [], "val_cider_d": []}
-        self.predictions = []
-        self._epochs = None
+        super().__init__(
+            images,
+            [list(refs) for refs in references],
+            frequency,
+            verbose,
+            **generate_kwargs,
+        )
 
-    def on_train_begin(self, logs=None):
-        if not hasattr(self.model, "generate"):
-            raise ValueError(
-                "`CaptionMetrics` needs a model with a `generate` method, "
-                "such as one from `keras_mm.build_captioner`. Received: "
-                f"a {type(self.model).__name__}"
-            )
-        self._epochs = self.params.get("epochs") if self.params else None
+    @property
+    def images(self):
+        return self.inputs
 
-    def on_epoch_end(self, epoch, logs=None):
-        last = self._epochs is not None and epoch + 1 == self._epochs
-        if (epoch + 1) % self.frequency and not last:
-            # NaN keeps History's lists one value per epoch (for pandas and
-            # plots); `training_curves` draws the gaps.
-            if logs is not None:
-                logs.update(val_bleu4=float("nan"), val_cider_d=float("nan"))
-            return
+    def score(self, predictions):
         from keras_mm.metrics.caption_metrics import bleu4
         from keras_mm.metrics.caption_metrics import cider_d
 
-        predictions = self.model.generate(self.images, **self.generate_kwargs)
-        scores = {
+        return {
             "val_bleu4": bleu4(predictions, self.references),
             "val_cider_d": cider_d(predictions, self.references),
         }
-        self.predictions = predictions
-        self.history["epoch"].append(epoch + 1)
-        for name, value in scores.items():
-            self.history[name].append(value)
-        if logs is not None:
-            logs.update(scores)
-        if self.verbose:
-            examples = "\n".join(f"  {text!r}" for text in predictions[:3])
-            _print_msg(
-                f"Epoch {epoch + 1}: CaptionMetrics: BLEU-4 "
-                f"{scores['val_bleu4']:.1f}, CIDEr-D "
-                f"{scores['val_cider_d']:.3f}; captions:\n{examples}"
+
+
+class TranscriptionMetrics(_TextMetrics):
+    """Transcribes validation clips during `fit` and logs CER and WER.
+
+    Every `frequency` epochs (and after the last epoch), the speech
+    recognizer being trained transcribes `audio`, scored against
+    `transcripts` with `keras_mm.metrics.cer` and `wer` (fractions, lower
+    is better). The scores go into the epoch's logs as `val_cer` and
+    `val_wer` (NaN on epochs not scored), as `CaptionMetrics` does; see
+    there for `history`, `predictions` and monitoring.
+
+    Args:
+        audio: validation clips, as `SpeechRecognizer.transcribe` takes
+            them.
+        transcripts: list of str, one per clip.
+        frequency: int. Score every this many epochs. Defaults to `1`.
+        verbose: int. `1` prints a few transcriptions each time. Defaults
+            to `0`.
+        **transcribe_kwargs: passed to `SpeechRecognizer.transcribe`, e.g.
+            `decoder="beam"`.
+
+    Examples:
+    >>> asr = keras_mm.build_speech_recognizer(
+    ...     list("ab "), sample_rate=8000, max_duration=0.5,
+    ...     num_mel_bins=16, hidden_dim=16, num_layers=1, filters=4)
+    >>> audio = [np.zeros(4000, "float32"), np.zeros(2000, "float32")]
+    >>> scores = keras_mm.callbacks.TranscriptionMetrics(audio, ["ab", "b"])
+    >>> history = asr.fit(audio, ["ab", "b"], epochs=2, callbacks=[scores],
+    ...                   verbose=0)
+    >>> sorted(history.history)
+    ['loss', 'val_cer', 'val_wer']
+    """
+
+    method = "transcribe"
+    names = ("val_cer", "val_wer")
+
+    def __init__(
+        self, audio, transcripts, frequency=1, verbose=0, **transcribe_kwargs
+    ):
+        from keras_mm.metrics.speech_metrics import _check_transcripts
+
+        _check_transcripts([""] * len(transcripts), transcripts)
+        if len(audio) != len(transcripts):
+            raise ValueError(
+                "There must be one transcript per clip. Received: "
+                f"{len(audio)} clips and {len(transcripts)} transcripts."
             )
+        super().__init__(
+            audio, list(transcripts), frequency, verbose, **transcribe_kwargs
+        )
+
+    def score(self, predictions):
+        from keras_mm.metrics.speech_metrics import cer
+        from keras_mm.metrics.speech_metrics import wer
+
+        return {
+            "val_cer": cer(predictions, self.references),
+            "val_wer": wer(predictions, self.references),
+        }

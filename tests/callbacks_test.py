@@ -8,6 +8,7 @@ import pytest
 
 import keras_mm
 from keras_mm.callbacks import CaptionMetrics
+from keras_mm.callbacks import TranscriptionMetrics
 from keras_mm.callbacks import UnfreezeEncoders
 from keras_mm.optimizers import Adam
 from tests.optimizers_test import changed
@@ -209,7 +210,7 @@ class CaptionMetricsTest(TestCase):
                 callbacks=[scores],
                 verbose=0,
             )
-        self.assertIn("Epoch 1: CaptionMetrics: BLEU-4", output.getvalue())
+        self.assertIn("Epoch 1: CaptionMetrics: val_bleu4 ", output.getvalue())
 
     def test_bad_arguments(self):
         from tests.models.captioner_test import solid_images
@@ -227,5 +228,46 @@ class CaptionMetricsTest(TestCase):
             model.fit(
                 *make_data(),
                 callbacks=[CaptionMetrics(images, references)],
+                verbose=0,
+            )
+
+
+class TranscriptionMetricsTest(TestCase):
+    def test_logs_cer_and_wer_of_the_transcriptions(self):
+        from tests.models.speech_recognizer_test import tiny_recognizer
+        from tests.models.speech_recognizer_test import tone_data
+
+        audio, texts = tone_data(4)
+        model = tiny_recognizer()
+        scores = TranscriptionMetrics(audio, texts, frequency=2, verbose=1)
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            history = model.fit(
+                audio, texts, epochs=3, callbacks=[scores], verbose=0
+            )
+        self.assertEqual(scores.history["epoch"], [2, 3])
+        logged = history.history["val_cer"]
+        self.assertTrue(np.isnan(logged[0]))
+        self.assertEqual(logged[1:], scores.history["val_cer"])
+        predictions = model.transcribe(audio)
+        self.assertEqual(scores.predictions, predictions)
+        self.assertAlmostEqual(
+            scores.history["val_wer"][-1],
+            keras_mm.metrics.wer(predictions, texts),
+        )
+        self.assertIn(
+            "Epoch 2: TranscriptionMetrics: val_cer ", output.getvalue()
+        )
+
+    def test_bad_arguments(self):
+        with pytest.raises(ValueError, match="2 clips and 1 transcripts"):
+            TranscriptionMetrics([np.zeros(10), np.zeros(10)], ["a"])
+        with pytest.raises(ValueError, match="empty reference"):
+            TranscriptionMetrics([np.zeros(10)], [""])
+        model = compiled_model()
+        with pytest.raises(ValueError, match="`transcribe` method"):
+            model.fit(
+                *make_data(),
+                callbacks=[TranscriptionMetrics([np.zeros(10)], ["a"])],
                 verbose=0,
             )
