@@ -137,3 +137,42 @@ class CaptionAttentionTest(TestCase):
             visualize.caption_attention_scores(
                 keras.Sequential([keras.layers.Dense(1)]), solid_images()
             )
+
+
+class SpeechPlotsTest(TestCase):
+    def test_waveform_and_spectrogram(self):
+        clip = np.sin(np.arange(4000) / 3).astype("float32")
+        path = os.path.join(self.get_temp_dir(), "wave.png")
+        figure = visualize.waveform(
+            clip, sample_rate=8000, num_mel_bins=16, title="a tone", path=path
+        )
+        self.assertEqual(figure.axes[0].get_title(), "a tone")
+        # 0.5 s of 10 ms frames, 16 mel bands.
+        self.assertEqual(figure.axes[1].images[0].get_array().shape, (16, 48))
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        with pytest.raises(ValueError, match=r"shape \(2, 100\)"):
+            visualize.waveform(np.zeros((2, 100), "float32"))
+        with pytest.raises(ValueError, match="at least one 25 ms frame"):
+            visualize.waveform(np.zeros(10, "float32"))
+
+    def test_ctc_alignment(self):
+        from tests.models.speech_recognizer_test import tiny_recognizer
+        from tests.models.speech_recognizer_test import tone_data
+
+        model = tiny_recognizer()
+        audio, _ = tone_data(2)
+        figure = visualize.ctc_alignment(model, audio, index=1)
+        (text,) = model.transcribe(audio[1:])
+        self.assertEqual(figure.axes[0].get_title(), f"transcription: {text!r}")
+        labels = [t.get_text() for t in figure.axes[1].get_yticklabels()]
+        self.assertEqual(labels, ["_", "a", "b", "␣"])
+        # One column per 40 ms step of the clip.
+        steps = -(-len(audio[1]) * 25 // 8000)
+        self.assertEqual(figure.axes[1].images[0].get_array().shape, (4, steps))
+        top = visualize.ctc_alignment(model, audio, max_classes=2)
+        self.assertEqual(len(top.axes[1].get_yticklabels()), 2)
+        with pytest.raises(ValueError, match="index=2"):
+            visualize.ctc_alignment(model, audio, index=2)
+        with pytest.raises(ValueError, match="SpeechRecognizer"):
+            visualize.ctc_alignment(keras.Sequential(), audio)
