@@ -620,7 +620,8 @@ def ctc_alignment(recognizer, audio, index=0, max_classes=None, path=None):
     logits = recognizer.predict([clip], verbose=0)
     (text,) = recognizer.decode(logits)
     probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits[0]))
-    steps = max(1, -(-len(clip) * 25 // recognizer.sample_rate))
+    steps = -(-len(clip) * 25 // recognizer.sample_rate)
+    steps = min(max(1, steps), len(probabilities))
     probabilities = probabilities[:steps]
     labels = ["_"] + [c if c != " " else "␣" for c in recognizer.vocabulary]
     rows = np.arange(len(labels))
