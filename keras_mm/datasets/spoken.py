@@ -50,6 +50,9 @@ MIN_NUM_SAMPLES = 30
 MIN_SAMPLE_RATE = 8000
 SNR_RANGE_DB = (0, 60)
 SNR_SPREAD_DB = 5
+# No clip of `spoken` lasts longer: it fits a speech recognizer built with
+# `max_duration=4.0`, the default.
+MAX_SECONDS = 4.0
 
 _FRACTIONS = {"train": 0.7, "validation": 0.1}
 _SPEED = (130, 190)  # words per minute
@@ -127,7 +130,10 @@ def spoken(
     and after, a peak amplitude between 0.3 and 0.9 and, unless
     `noise_snr_db` is `None`, white noise at a signal-to-noise ratio drawn
     uniformly within `SNR_SPREAD_DB = 5` dB of `noise_snr_db` (the signal
-    power is measured on the speech, before the silences are added).
+    power is measured on the speech, before the silences are added). No
+    clip lasts longer than `MAX_SECONDS = 4.0` seconds, the default
+    `max_duration` of `keras_mm.build_speech_recognizer`: an utterance
+    that would is spoken faster and its silences are shortened.
 
     With `kind="words"`, each utterance is one word of `WORDS`: the digits
     `DIGITS` ("zero" to "nine"), the commands `COMMANDS` ("yes", "no",
@@ -248,6 +254,7 @@ spoken.ACCENTS = ACCENTS
 spoken.VARIANTS = VARIANTS
 spoken.VOICES = VOICES
 spoken.SNR_SPREAD_DB = SNR_SPREAD_DB
+spoken.MAX_SECONDS = MAX_SECONDS
 
 
 def speak(texts, split="train", sample_rate=16000, seed=0, noise_snr_db=20):
@@ -362,7 +369,7 @@ def _plan_split(split, n, kind, sample_rate, snr, rng):
             WORDS[label] if kind == "words" else _sentence(INTENTS[label], rng)
         )
         plan = _plan(text, voice, sample_rate, snr, rng)
-        plans.append(dict(plan, label=label))
+        plans.append(dict(plan, label=label, max_seconds=MAX_SECONDS))
     return plans
 
 
@@ -400,13 +407,26 @@ def _synthesise_all(plans):
 
 def _render(plan):
     """One utterance: speech, resampled, scaled, padded, with noise."""
-    speech, rate = _synthesise(
-        plan["text"], plan["voice"], plan["speed"], plan["pitch"], plan["gap"]
-    )
     sample_rate = plan["sample_rate"]
+    speed, silences = plan["speed"], plan["silences"]
+    limit = plan.get("max_seconds")
+    for _ in range(4):
+        speech, rate = _synthesise(
+            plan["text"], plan["voice"], speed, plan["pitch"], plan["gap"]
+        )
+        seconds = len(speech) / rate
+        room = None if limit is None else limit - 2 * _SILENCE_SECONDS[0]
+        if room is None or seconds <= room:
+            break
+        # Too long: speak faster, in proportion, and try again.
+        speed = int(np.ceil(speed * seconds / room)) + 5
     speech = resample(speech, rate, sample_rate)
     speech *= plan["peak"] / max(float(np.abs(speech).max()), 1e-6)
-    lead, trail = (int(s * sample_rate) for s in plan["silences"])
+    if limit is not None:
+        # Shorten the silences so the whole clip lasts at most `limit`.
+        spare = max(limit - len(speech) / sample_rate, 0.0)
+        silences = silences * min(1.0, spare / float(np.sum(silences)))
+    lead, trail = (int(s * sample_rate) for s in silences)
     waveform = np.pad(speech, (lead, trail))
     if plan["snr"] is not None:
         power = float(np.mean(np.square(speech, dtype="float64")))
@@ -522,6 +542,7 @@ def _cache_path(
     # so that editing them misses the old files rather than loading them.
     text = repr((_CACHE_VERSION, WORDS, VOICES, _GRAMMAR, _SLOTS, _SPEED))
     text += repr((_PITCH, _WORD_GAP, _SILENCE_SECONDS, _PEAK, SNR_SPREAD_DB))
+    text += repr(MAX_SECONDS)
     digest = hashlib.sha256((text + design).encode()).hexdigest()[:10]
     noise = "none" if snr is None else f"{snr:g}"
     name = f"{prefix}-n{num_samples}-{sample_rate}hz-seed{seed}-snr{noise}"

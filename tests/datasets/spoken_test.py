@@ -243,3 +243,30 @@ class SpokenTest(TestCase):
             spoken(kind="phrases")
         with self.assertRaisesRegex(ValueError, r"\[0, 60\]"):
             spoken(noise_snr_db=-3)
+
+
+class SpokenDurationTest(TestCase):
+    def test_no_clip_is_longer_than_max_seconds(self):
+        from keras_mm.datasets.spoken import MAX_SECONDS
+        from keras_mm.datasets.spoken import spoken
+
+        data = spoken(
+            num_samples=120,
+            kind="sentences",
+            sample_rate=8000,
+            seed=3,
+            cache_dir=self.get_temp_dir(),
+        )
+        lengths = [len(a) for split in data.values() for a in split["audio"]]
+        self.assertLessEqual(max(lengths), MAX_SECONDS * 8000)
+
+    def test_a_long_utterance_is_spoken_faster_to_fit(self):
+        module = importlib.import_module("keras_mm.datasets.spoken")
+        rng = np.random.default_rng(0)
+        text = "please move the small yellow triangle left a bit"
+        plan = module._plan(text, module.VOICES["train"][0], 8000, None, rng)
+        free = module._render(plan)
+        self.assertGreater(len(free), 2.0 * 8000)  # Unconstrained: > 2 s.
+        fitted = module._render(dict(plan, max_seconds=2.0))
+        self.assertLessEqual(len(fitted), 2.0 * 8000)
+        self.assertGreater(len(fitted), 1.0 * 8000)
