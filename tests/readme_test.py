@@ -44,3 +44,24 @@ class ReadmeTest(TestCase):
             captions = captioner.generate(test["images"][:4], **options)
             self.assertEqual(len(captions), 4)
             self.assertTrue(all(isinstance(c, str) for c in captions))
+
+    @pytest.mark.slow
+    def test_speech_example(self):
+        (block,) = [
+            b for b in python_blocks() if "build_speech_recognizer" in b
+        ]
+        # 60 sentences and 1 epoch instead of 3000 and 2; nothing else.
+        self.assertIn("num_samples=3000", block)
+        self.assertIn("epochs=2", block)
+        small = block.replace("num_samples=3000", "num_samples=60")
+        small = small.replace("epochs=2", "epochs=1")
+        small = small.replace(
+            "seed=0)", f"seed=0, cache_dir={self.get_temp_dir()!r})"
+        )
+        namespace = {}
+        exec(small, namespace)  # noqa: S102
+        asr, test = namespace["asr"], namespace["data"]["test"]
+        self.assertEqual(asr.sample_rate, 16000)
+        texts = asr.transcribe(test["audio"][:4], decoder="beam")
+        self.assertEqual(len(texts), 4)
+        self.assertTrue(all(isinstance(t, str) for t in texts))
