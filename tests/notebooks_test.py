@@ -49,6 +49,12 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         assert "Held-out BLEU-4" in text
         assert "val_bleu4" in text  # CaptionMetrics in the progress bar.
         assert "(batch, height, width, 3)" in text  # The input error.
+    if "speech_recognition" in path:
+        # Waveform, training curves, CTC alignment.
+        assert images == 3
+        assert "Held-out CER" in text
+        assert "characters outside the vocabulary" in text
+        assert "wrap it in a list" in text
     if "fusion_classifier" in path:
         assert "Held-out accuracy" in text
         assert "UnfreezeEncoders: learning-rate multiplier" in text
