@@ -5,6 +5,7 @@ import pytest
 
 from benchmarks import captioner_generate_speed
 from benchmarks import fusion_benchmark
+from benchmarks import speech_benchmark
 from tests.test_case import TestCase
 
 
@@ -51,3 +52,34 @@ class CaptionerGenerateSpeedTest(TestCase):
         self.assertGreater(cached, 0)
         self.assertGreater(uncached, 0)
         self.assertGreater(beam, 0)
+
+
+class SpeechBenchmarkTest(TestCase):
+    @pytest.mark.slow
+    def test_runs_tiny(self):
+        rows, accuracy = speech_benchmark.main(
+            [
+                "--num-sentences",
+                "40",
+                "--num-words",
+                "40",
+                "--epochs",
+                "1",
+                "--keyword-epochs",
+                "1",
+                "--hidden-dim",
+                "16",
+                "--num-layers",
+                "1",
+                "--verbose",
+                "0",
+                "--cache-dir",
+                self.get_temp_dir(),
+            ]
+        )
+        self.assertEqual([row[0] for row in rows], ["CTC, greedy", "CTC, beam"])
+        for _, cer, wer, seconds in rows:
+            self.assertGreaterEqual(cer, 0.0)
+            self.assertGreaterEqual(wer, 0.0)
+            self.assertGreater(seconds, 0.0)
+        self.assertBetween(accuracy, 0.0, 1.0)
