@@ -16,23 +16,29 @@ def _short_repr(value, limit=80):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _check_captions(predictions, references):
-    """Raises unless `predictions` is a non-empty list of str and
-    `references` a list of the same length of non-empty lists of str."""
+def check_predictions(predictions, kind="caption"):
+    """Raises unless `predictions` is a non-empty list of str (one `kind`,
+    such as a caption or a transcript, per example)."""
     if not isinstance(predictions, (list, tuple)) or not all(
-        isinstance(caption, str) for caption in predictions
+        isinstance(text, str) for text in predictions
     ):
         raise ValueError(
-            "`predictions` must be a list of str, one caption per example "
+            f"`predictions` must be a list of str, one {kind} per example "
             "(convert an array with `.tolist()`). Received: "
             f"predictions={_short_repr(predictions)} "
             f"of type {type(predictions).__name__}"
         )
     if not predictions:
         raise ValueError(
-            "`predictions` must hold at least one caption; an empty corpus "
+            f"`predictions` must hold at least one {kind}; an empty corpus "
             "has no score. Received: predictions=[]"
         )
+
+
+def _check_captions(predictions, references):
+    """Raises unless `predictions` is a non-empty list of str and
+    `references` a list of the same length of non-empty lists of str."""
+    check_predictions(predictions, "caption")
     if not isinstance(references, (list, tuple)):
         raise ValueError(
             "`references` must be a list with one list of str per "

@@ -3,6 +3,7 @@
 import numpy as np
 
 from keras_mm.metrics.caption_metrics import _short_repr
+from keras_mm.metrics.caption_metrics import check_predictions
 
 # A whitespace run of any kind (tabs, newlines, Unicode spaces), the same
 # characters `str.split()` splits on.
@@ -13,20 +14,7 @@ def _check_transcripts(predictions, references):
     """Raises unless `predictions` is a non-empty list of str and
     `references` a list of the same length of str, each with at least one
     non-whitespace character."""
-    if not isinstance(predictions, (list, tuple)) or not all(
-        isinstance(text, str) for text in predictions
-    ):
-        raise ValueError(
-            "`predictions` must be a list of str, one transcript per example "
-            "(convert an array with `.tolist()`). Received: "
-            f"predictions={_short_repr(predictions)} "
-            f"of type {type(predictions).__name__}"
-        )
-    if not predictions:
-        raise ValueError(
-            "`predictions` must hold at least one transcript; an empty "
-            "corpus has no score. Received: predictions=[]"
-        )
+    check_predictions(predictions, "transcript")
     if not isinstance(references, (list, tuple)):
         raise ValueError(
             "`references` must be a list of str, one reference transcript "
