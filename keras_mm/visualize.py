@@ -500,13 +500,7 @@ def captioned_images(images, captions, references=None, columns=4, path=None):
 def _log_mel(waveform, sample_rate, num_mel_bins):
     from keras_mm.layers.audio_features import AudioFeatures
 
-    layer = AudioFeatures(
-        sample_rate,
-        "log_mel",
-        num_mel_bins=num_mel_bins,
-        frame_length=round(0.025 * sample_rate),
-        frame_step=max(round(0.010 * sample_rate), 1),
-    )
+    layer = AudioFeatures(sample_rate, "log_mel", num_mel_bins=num_mel_bins)
     frames = layer(np.asarray(waveform, "float32")[None])
     return keras.ops.convert_to_numpy(frames)[0]
 
@@ -629,7 +623,8 @@ def ctc_alignment(recognizer, audio, index=0, max_classes=None, path=None):
         rows = np.sort(np.argsort(-probabilities.max(axis=0))[:max_classes])
     pyplot = _pyplot()
     figure, (top, bottom) = pyplot.subplots(2, 1, figsize=(9, 5.5), sharex=True)
-    features = _log_mel(clip, recognizer.sample_rate, recognizer.num_mel_bins)
+    # The recognizer's own front end: what the model hears.
+    features = keras.ops.convert_to_numpy(recognizer.features(clip[None]))[0]
     top.imshow(
         features.T,
         origin="lower",

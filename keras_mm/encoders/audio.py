@@ -93,21 +93,18 @@ def audio(
         sample_rate, max_duration, name=f"{name}_preprocessor"
     )
     num_samples = preprocessor.num_samples
-    frame_length = round(0.025 * sample_rate)
-    if num_samples < frame_length:
-        raise ValueError(
-            "`max_duration` must hold at least one 25 ms frame. Received: "
-            f"max_duration={max_duration}"
-        )
     front_end = AudioFeatures(
         sample_rate,
         features,
         num_mel_bins=num_mel_bins,
         num_mfcc=min(13, num_mel_bins),
-        frame_length=frame_length,
-        frame_step=max(round(0.010 * sample_rate), 1),
         name=f"{name}_features",
     )
+    if num_samples < front_end.frame_length:
+        raise ValueError(
+            "`max_duration` must hold at least one 25 ms frame. Received: "
+            f"max_duration={max_duration}"
+        )
     inputs = {
         "audio": keras.Input((num_samples,), dtype="float32", name="audio"),
         "audio_padding_mask": keras.Input(

@@ -58,9 +58,10 @@ class AudioFeatures(keras.layers.Layer):
         num_mel_bins: int. Mel bands. Defaults to `64`.
         num_mfcc: int. Coefficients kept for `"mfcc"`, at most
             `num_mel_bins`. Defaults to `13`.
-        frame_length: int. Samples per frame. Defaults to `400` (25 ms at
-            16 kHz).
-        frame_step: int. Samples between frames. Defaults to `160` (10 ms).
+        frame_length: int or `None`. Samples per frame. Defaults to 25 ms
+            at `sample_rate` (`400` at 16 kHz).
+        frame_step: int or `None`. Samples between frames. Defaults to
+            10 ms at `sample_rate` (`160` at 16 kHz).
 
     Call arguments:
         inputs: float tensor `(batch, samples)`, at least `frame_length`
@@ -86,13 +87,17 @@ class AudioFeatures(keras.layers.Layer):
         features="log_mel",
         num_mel_bins=64,
         num_mfcc=13,
-        frame_length=400,
-        frame_step=160,
+        frame_length=None,
+        frame_step=None,
         **kwargs,
     ):
         # The STFT runs in float32 under any policy: no input autocast.
         kwargs["autocast"] = False
         super().__init__(**kwargs)
+        if frame_length is None and isinstance(sample_rate, int):
+            frame_length = round(0.025 * sample_rate)
+        if frame_step is None and isinstance(sample_rate, int):
+            frame_step = max(round(0.010 * sample_rate), 1)
         if features not in FEATURES:
             raise ValueError(
                 f"`features` must be one of {list(FEATURES)}. Received: "

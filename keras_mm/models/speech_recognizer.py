@@ -167,26 +167,24 @@ class SpeechRecognizer(PipelineModel):
                 "`hidden_dim` must be even (it is split between the two "
                 f"directions of each GRU). Received: hidden_dim={hidden_dim}"
             )
-        frame_length = round(0.025 * sample_rate)
-        frame_step = max(round(0.010 * sample_rate), 1)
+        # === Layers ===
+        self.features = AudioFeatures(
+            sample_rate,
+            "log_mel",
+            num_mel_bins=num_mel_bins,
+            dtype=dtype,
+            name="features",
+        )
+        frame_length = self.features.frame_length
         num_samples = int(round(sample_rate * max_duration))
         if num_samples < frame_length:
             raise ValueError(
                 "`max_duration` must hold at least one 25 ms frame. "
                 f"Received: max_duration={max_duration}"
             )
-
-        # === Layers ===
-        self.features = AudioFeatures(
-            sample_rate,
-            "log_mel",
-            num_mel_bins=num_mel_bins,
-            frame_length=frame_length,
-            frame_step=frame_step,
-            dtype=dtype,
-            name="features",
-        )
-        num_frames = (num_samples - frame_length) // frame_step + 1
+        num_frames = (
+            num_samples - frame_length
+        ) // self.features.frame_step + 1
         self.spec_augment = (
             SpecAugment(
                 max_time_mask=max(num_frames // 20, 1),
