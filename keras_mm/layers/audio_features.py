@@ -150,6 +150,19 @@ class AudioFeatures(keras.layers.Layer):
             "mfcc": num_mfcc,
         }[features]
 
+    @property
+    def trainable(self):
+        return keras.layers.Layer.trainable.fget(self)
+
+    @trainable.setter
+    def trainable(self, value):
+        keras.layers.Layer.trainable.fset(self, value)
+        # The STFT is a fixed transform: unfreezing the layer (or a model
+        # around it, as loading does) must not make its kernels trainable.
+        stft = self.__dict__.get("stft")
+        if stft is not None:
+            stft.trainable = False
+
     def build(self, inputs_shape, padding_mask_shape=None):
         samples = inputs_shape[-1]
         if samples is not None and samples < self.frame_length:

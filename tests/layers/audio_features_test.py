@@ -60,6 +60,18 @@ class AudioFeaturesTest(TestCase):
             np.asarray(frame_mask)[0], np.arange(23) * 80 < 1000
         )
 
+    def test_stft_kernels_stay_frozen(self):
+        # Unfreezing the layer, or an encoder around it (as loading a saved
+        # model does), must not make the fixed STFT trainable.
+        layer = AudioFeatures(8000, num_mel_bins=16)
+        layer.build((None, 800))
+        self.assertEqual(layer.trainable_weights, [])
+        layer.trainable = False
+        layer.trainable = True
+        self.assertTrue(layer.trainable)
+        self.assertEqual(layer.trainable_weights, [])
+        self.assertLen(layer.non_trainable_weights, 2)
+
     def test_matrices(self):
         dct = dct_matrix(16, 16)
         self.assertAllClose(dct.T @ dct, np.eye(16), atol=1e-5)
