@@ -1,4 +1,5 @@
 from keras_mm.data.audio_io import read_audio
+from keras_mm.data.audio_io import read_waveforms
 from keras_mm.data.audio_io import resample
 from keras_mm.data.frames import load_frame
 from keras_mm.data.frames import read_image

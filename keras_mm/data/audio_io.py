@@ -4,6 +4,7 @@ import math
 import os
 import re
 
+import keras
 import numpy as np
 import scipy.signal
 import tensorflow as tf
@@ -111,3 +112,73 @@ def read_audio(path, sample_rate=16000):
     if waveform is None:
         waveform, rate = _read_with_soundfile(path, reason)
     return resample(waveform.mean(axis=1), rate, sample_rate)
+
+
+def read_waveforms(audio, sample_rate, audio_sample_rate=None):
+    """A batch of waveforms or audio file paths -> a list of 1-D waveforms.
+
+    What models that take audio accept from users, checked once: a list of
+    1-D float waveforms, an array `(batch, samples)`, or a list of file
+    paths (read with `read_audio`, all unreadable files named in one
+    error). Waveforms at `audio_sample_rate` are resampled to `sample_rate`.
+
+    Args:
+        audio: the batch, or a dict holding it under `"audio"`.
+        sample_rate: int. The rate the model takes.
+        audio_sample_rate: int or `None`. The rate of waveforms in `audio`,
+            when not `sample_rate`.
+
+    Returns:
+        A list of float32 NumPy arrays `(samples,)`.
+
+    Raises:
+        ValueError: for a single path or waveform (not a batch), arrays of
+            the wrong rank or dtype, or unreadable files; the message says
+            what was received.
+
+    Examples:
+    >>> clips = keras_mm.data.read_waveforms(np.zeros((2, 800)), 8000,
+    ...                                      audio_sample_rate=16000)
+    >>> [clip.shape for clip in clips]
+    [(400,), (400,)]
+    """
+    if isinstance(audio, dict) and "audio" in audio:
+        audio = audio["audio"]
+    if isinstance(audio, str):
+        raise ValueError(
+            "`audio` must be a batch: a list of waveforms or file paths, "
+            f"or an array (batch, samples). Received one path {audio!r}: "
+            "wrap it in a list."
+        )
+    if keras.ops.is_tensor(audio):
+        audio = keras.ops.convert_to_numpy(audio)
+    if isinstance(audio, np.ndarray) and audio.ndim != 2:
+        hint = " (one waveform: wrap it in a list)" if audio.ndim == 1 else ""
+        raise ValueError(
+            "`audio` must be an array (batch, samples) of mono waveforms, "
+            f"or a list of them{hint}. Received: shape {audio.shape}"
+        )
+    waveforms, errors = [], []
+    for row, clip in enumerate(audio):
+        if isinstance(clip, str):
+            try:
+                waveforms.append(read_audio(clip, sample_rate))
+            except (ValueError, OSError) as error:
+                errors.append(f"row {row} ({clip!r}): {error}")
+            continue
+        clip = np.asarray(clip)
+        if clip.ndim != 1 or clip.dtype.kind not in "f":
+            raise ValueError(
+                "Each waveform must be a 1-D float array (mono, values in "
+                f"[-1, 1]). Received at row {row}: shape {clip.shape}, "
+                f"dtype {clip.dtype}"
+            )
+        if audio_sample_rate is not None and audio_sample_rate != sample_rate:
+            clip = resample(clip, audio_sample_rate, sample_rate)
+        waveforms.append(clip.astype("float32"))
+    if errors:
+        raise ValueError(
+            f"{len(errors)} audio files could not be read: "
+            + "; ".join(errors[:5])
+        )
+    return waveforms

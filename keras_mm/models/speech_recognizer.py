@@ -4,12 +4,10 @@ import copy
 import warnings
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_mm.api_export import keras_mm_export
-from keras_mm.data.audio_io import read_audio
-from keras_mm.data.audio_io import resample
+from keras_mm.data.audio_io import read_waveforms
 from keras_mm.layers.audio_features import AudioFeatures
 from keras_mm.layers.spec_augment import SpecAugment
 from keras_mm.layers.spectrogram_cnn import SpectrogramCNN
@@ -255,51 +253,7 @@ class SpeechRecognizer(PipelineModel):
 
     # === Inputs ===
     def _read_audio(self, audio, sample_rate=None):
-        """Waveforms or file paths -> a list of 1-D float32 waveforms at the
-        model's rate; raises a `ValueError` that says what was received."""
-        if isinstance(audio, dict) and "audio" in audio:
-            audio = audio["audio"]
-        if isinstance(audio, str):
-            raise ValueError(
-                "`audio` must be a batch: a list of waveforms or file paths, "
-                f"or an array (batch, samples). Received one path {audio!r}: "
-                "wrap it in a list."
-            )
-        if keras.ops.is_tensor(audio):
-            audio = keras.ops.convert_to_numpy(audio)
-        if isinstance(audio, np.ndarray) and audio.ndim != 2:
-            hint = (
-                " (one waveform: wrap it in a list)" if audio.ndim == 1 else ""
-            )
-            raise ValueError(
-                "`audio` must be an array (batch, samples) of mono "
-                f"waveforms, or a list of them{hint}. Received: shape "
-                f"{audio.shape}"
-            )
-        waveforms, errors = [], []
-        for row, clip in enumerate(audio):
-            if isinstance(clip, str):
-                try:
-                    waveforms.append(read_audio(clip, self.sample_rate))
-                except (ValueError, OSError) as error:
-                    errors.append(f"row {row} ({clip!r}): {error}")
-                continue
-            clip = np.asarray(clip)
-            if clip.ndim != 1 or clip.dtype.kind not in "f":
-                raise ValueError(
-                    "Each waveform must be a 1-D float array (mono, values "
-                    f"in [-1, 1]). Received at row {row}: shape "
-                    f"{clip.shape}, dtype {clip.dtype}"
-                )
-            if sample_rate is not None and sample_rate != self.sample_rate:
-                clip = resample(clip, sample_rate, self.sample_rate)
-            waveforms.append(clip.astype("float32"))
-        if errors:
-            raise ValueError(
-                f"{len(errors)} audio files could not be read: "
-                + "; ".join(errors[:5])
-            )
-        return waveforms
+        return read_waveforms(audio, self.sample_rate, sample_rate)
 
     def _too_long(self, waveforms):
         limit = self.preprocessor.num_samples
