@@ -11,6 +11,7 @@ from keras_mm.layers.image_preprocessing import image_shapes
 from keras_mm.layers.missing_modalities import MissingModalities
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
 from keras_mm.models.captioner import Captioner
+from keras_mm.models.captioner import one_encoder
 from keras_mm.models.pipeline_model import PipelineModel
 from keras_mm.models.speech_recognizer import CTCLoss
 from keras_mm.models.speech_recognizer import SpeechRecognizer
@@ -288,8 +289,8 @@ def _check_learning_rate(learning_rate):
 
 
 def build_captioner(
-    image_encoder,
-    vocabulary,
+    encoder=None,
+    vocabulary=None,
     sequence_length=20,
     num_layers=2,
     num_heads=4,
@@ -299,28 +300,40 @@ def build_captioner(
     num_encoder_layers=0,
     learning_rate=1e-3,
     name="captioner",
+    image_encoder=None,
 ):
-    """Builds a compiled image captioner.
+    """Builds a compiled captioner: images (or speech) to text.
 
-    The image encoder's tokens go through a projection to `hidden_dim`
-    (and optionally `num_encoder_layers` Transformer encoder layers); a
+    The encoder's tokens go through a projection to `hidden_dim` (and
+    optionally `num_encoder_layers` Transformer encoder layers); a
     Transformer decoder of `num_layers` layers, with causal self-attention
-    over the caption and cross-attention to the image tokens, predicts the
-    next word. `fit` takes `{"images": pixels, "text": captions}` with no
-    labels (teacher forcing is made in the data pipeline, on every backend),
-    and `generate(images)` returns captions, with a key/value cache and
-    greedy, top-k, top-p or beam search. See `keras_mm.models.Captioner`.
+    over the caption and cross-attention to the encoder tokens, predicts
+    the next word. `fit` takes `{"images": pixels, "text": captions}` with
+    no labels (teacher forcing is made in the data pipeline, on every
+    backend), and `generate(images)` returns captions, with a key/value
+    cache and greedy, top-k, top-p or beam search. See
+    `keras_mm.models.Captioner`.
+
+    Given an audio encoder (`keras_mm.encoders.audio(...)`), the same
+    model transcribes speech with attention: `fit({"audio": waveforms,
+    "text": transcripts})` and `generate(waveforms)`, to compare with the
+    CTC model of `keras_mm.build_speech_recognizer` on the same data. Its
+    vocabulary is one of words, so it writes only words it has seen; give
+    it Transformer layers over the audio (`num_encoder_layers=2`), since the
+    conv encoder alone sees only a few hundred milliseconds around each
+    token.
 
     The model comes compiled: Adam, cross-entropy from logits averaged over
     the caption tokens that are not padding, and `next_token_accuracy` (the
     share of those tokens predicted exactly).
 
     Args:
-        image_encoder: `keras_mm.encoders.Encoder` from
-            `keras_mm.encoders.image(...)`, or a name or preset accepted by
-            it, such as `"cnn_small"` or `"resnet_18"`, built with that
-            function's default `image_shape` of `(224, 224, 3)` (build the
-            encoder yourself for another size).
+        encoder: `keras_mm.encoders.Encoder` from
+            `keras_mm.encoders.image(...)` or `keras_mm.encoders.audio(...)`,
+            or a name or preset accepted by `keras_mm.encoders.image`, such
+            as `"cnn_small"` or `"resnet_18"`, built with that function's
+            default `image_shape` of `(224, 224, 3)` (build the encoder
+            yourself for another size).
         vocabulary: list of str. From `keras_mm.encoders.text_vocabulary(
             captions)`: special tokens first. Words outside it become
             `"[UNK]"`.
@@ -334,12 +347,13 @@ def build_captioner(
         intermediate_dim: int or `None`. Width of the feed-forward layers.
             Defaults to `4 * hidden_dim`.
         dropout: float. Dropout of the Transformer layers. Defaults to `0.1`.
-        num_encoder_layers: int. Transformer encoder layers over the image
-            tokens. Defaults to `0`.
+        num_encoder_layers: int. Transformer encoder layers over the
+            encoder tokens. Defaults to `0`.
         learning_rate: float or a
             `keras.optimizers.schedules.LearningRateSchedule`, such as
             `CosineDecay`. Adam's learning rate. Defaults to `1e-3`.
         name: str. Defaults to `"captioner"`.
+        image_encoder: the former name of `encoder`, still accepted.
 
     Returns:
         A compiled `keras_mm.models.Captioner`.
@@ -361,17 +375,18 @@ def build_captioner(
     >>> len(model.generate(images, sampler="beam", num_beams=2))
     3
     """
-    if isinstance(image_encoder, str):
-        image_encoder = image_encoder_from_name(image_encoder)
-    elif not isinstance(image_encoder, Encoder):
+    encoder = one_encoder(encoder, image_encoder)
+    if isinstance(encoder, str):
+        encoder = image_encoder_from_name(encoder)
+    elif not isinstance(encoder, Encoder):
         raise ValueError(
-            "`image_encoder` must be a keras_mm.encoders.Encoder (from "
-            "`keras_mm.encoders.image(...)`) or a name accepted by "
-            "`keras_mm.encoders.image`, such as 'cnn_small'. Received: "
-            f"{type(image_encoder).__name__}"
+            "`encoder` must be a keras_mm.encoders.Encoder (from "
+            "`keras_mm.encoders.image(...)` or `keras_mm.encoders.audio"
+            "(...)`) or a name accepted by `keras_mm.encoders.image`, such "
+            f"as 'cnn_small'. Received: {type(encoder).__name__}"
         )
     model = Captioner(
-        image_encoder,
+        encoder,
         vocabulary,
         sequence_length=sequence_length,
         num_layers=num_layers,

@@ -12,11 +12,13 @@ START_TOKEN_ID = SPECIAL_TOKENS.index("[START]")
 END_TOKEN_ID = SPECIAL_TOKENS.index("[END]")
 PAD_TOKEN_ID = SPECIAL_TOKENS.index("[PAD]")
 _CLOSING_PUNCTUATION = frozenset(",.!?;:)")
+# The inputs a captioner captions.
+MODALITIES = ("images", "audio")
 
 
 @keras_mm_export
 class CaptionPreprocessor(PreprocessingLayer):
-    """Images and captions to the inputs, labels and weights of teacher forcing.
+    """Inputs and captions to the inputs, labels and weights of teacher forcing.
 
     Each caption is tokenised by a `keras_mm.layers.WordTokenizer` into
     `"[START]" words "[END]"`, padded or truncated to `sequence_length + 1`
@@ -30,23 +32,31 @@ class CaptionPreprocessor(PreprocessingLayer):
     `sequence_length` words and lose their `"[END]"`. Words outside the
     vocabulary map to `"[UNK]"`.
 
-    Inputs that are already tokenised (`{"images", "token_ids",
-    "padding_mask"}`, no `"text"`) pass through unchanged, with their labels
-    and weights.
+    The captioned input (`"images"`, or `"audio"` for transcription) passes
+    through, or through `input_preprocessor` when one is given (the
+    `keras_mm.layers.AudioPreprocessor` of an audio encoder, which adds
+    `"audio_padding_mask"`). Inputs that are already tokenised (no
+    `"text"`, but `"token_ids"` and `"padding_mask"`) pass through
+    unchanged, with their labels and weights.
 
     Args:
         vocabulary: list of str. Starts with `"[PAD]", "[UNK]", "[START]",
             "[END]"`, as `keras_mm.encoders.text_vocabulary` returns it.
         sequence_length: int. Decoder length: token ids per caption.
         lowercase: bool. Lower-case captions first. Defaults to `True`.
+        modality: str. The key of the captioned input, `"images"` or
+            `"audio"`. Defaults to `"images"`.
+        input_preprocessor: a preprocessing layer for that input, or
+            `None`. Defaults to `None`.
 
     Call arguments:
-        x: dict with `"images"` (any array, passed through) and `"text"`
-            (strings, shape `(batch,)`).
+        x: dict with the `modality` key (any array) and `"text"` (strings,
+            shape `(batch,)`).
 
     Returns:
         `(x, y, sample_weight)`: `x = {"images", "token_ids": int32 (batch,
-        sequence_length), "padding_mask": bool (batch, sequence_length)}`,
+        sequence_length), "padding_mask": bool (batch, sequence_length)}`
+        (with the input preprocessor's outputs in place of `"images"`),
         `y` int32 `(batch, sequence_length)`, `sample_weight` float32
         `(batch, sequence_length)`.
 
@@ -64,11 +74,26 @@ class CaptionPreprocessor(PreprocessingLayer):
     array([[1., 1., 1., 1.]], dtype=float32)
     """
 
-    def __init__(self, vocabulary, sequence_length, lowercase=True, **kwargs):
+    def __init__(
+        self,
+        vocabulary,
+        sequence_length,
+        lowercase=True,
+        modality="images",
+        input_preprocessor=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         check_integers(sequence_length=sequence_length)
+        if modality not in MODALITIES:
+            raise ValueError(
+                f"`modality` must be one of {list(MODALITIES)}. Received: "
+                f"modality={modality!r}"
+            )
         self.sequence_length = sequence_length
         self.lowercase = lowercase
+        self.modality = modality
+        self.input_preprocessor = input_preprocessor
         self.tokenizer = WordTokenizer(
             vocabulary,
             sequence_length + 1,
@@ -86,10 +111,11 @@ class CaptionPreprocessor(PreprocessingLayer):
         return self.tokenizer.vocabulary_size
 
     def call(self, x, y=None, sample_weight=None):
-        if not isinstance(x, dict) or "images" not in x:
+        modality = self.modality
+        if not isinstance(x, dict) or modality not in x:
             raise ValueError(
-                "A captioner's inputs must be a dict with keys 'images' "
-                "(pixels) and 'text' (one caption per image). Received: "
+                f"A captioner's inputs must be a dict with keys '{modality}' "
+                f"and 'text' (one caption per input). Received: "
                 + (
                     f"keys {sorted(x)}"
                     if isinstance(x, dict)
@@ -101,28 +127,28 @@ class CaptionPreprocessor(PreprocessingLayer):
                 return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
             raise ValueError(
                 "A captioner's inputs need captions under 'text' to train "
-                "or evaluate on. To caption images, call "
-                "`captioner.generate(images)`. Received keys: "
-                f"{sorted(x)}"
+                "or evaluate on. To caption, call `captioner.generate("
+                f"{modality})`. Received keys: {sorted(x)}"
             )
         if y is not None:
             raise ValueError(
                 "A captioner makes its labels from the captions in "
                 "x['text']; pass no `y`."
             )
-        unexpected = sorted(set(x) - {"images", "text"})
+        unexpected = sorted(set(x) - {modality, "text"})
         if unexpected:
             raise ValueError(
-                "A captioner's inputs must have keys 'images' and 'text'. "
-                f"Received unexpected keys: {unexpected}"
+                f"A captioner's inputs must have keys '{modality}' and "
+                f"'text'. Received unexpected keys: {unexpected}"
             )
         tokens = self.tokenizer.call(x["text"])
         token_ids, mask = tokens["token_ids"], tokens["padding_mask"]
-        inputs = {
-            "images": x["images"],
-            "token_ids": token_ids[:, :-1],
-            "padding_mask": mask[:, :-1],
-        }
+        if self.input_preprocessor is None:
+            inputs = {modality: x[modality]}
+        else:
+            inputs = dict(self.input_preprocessor(x[modality]))
+        inputs["token_ids"] = token_ids[:, :-1]
+        inputs["padding_mask"] = mask[:, :-1]
         weights = tf.cast(mask[:, 1:], "float32")
         if sample_weight is not None:
             # One weight per caption scales all its tokens.
@@ -166,6 +192,21 @@ class CaptionPreprocessor(PreprocessingLayer):
                 "vocabulary": self.vocabulary,
                 "sequence_length": self.sequence_length,
                 "lowercase": self.lowercase,
+                "modality": self.modality,
+                "input_preprocessor": (
+                    None
+                    if self.input_preprocessor is None
+                    else keras.layers.serialize(self.input_preprocessor)
+                ),
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("input_preprocessor") is not None:
+            config["input_preprocessor"] = keras.layers.deserialize(
+                config["input_preprocessor"]
+            )
+        return cls(**config)

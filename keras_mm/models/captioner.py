@@ -1,8 +1,9 @@
-"""`keras_mm.models.Captioner`: images to captions with a cached decoder."""
+"""`keras_mm.models.Captioner`: images or audio to text, cached decoding."""
 
 import copy
 import functools
 import itertools
+import warnings
 
 import keras
 import keras_hub
@@ -10,6 +11,7 @@ import numpy as np
 from keras import ops
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.data.audio_io import read_waveforms
 from keras_mm.layers.caption_preprocessor import END_TOKEN_ID
 from keras_mm.layers.caption_preprocessor import PAD_TOKEN_ID
 from keras_mm.layers.caption_preprocessor import START_TOKEN_ID
@@ -166,41 +168,89 @@ def _check_no_labels(x, y):
         )
 
 
+def one_encoder(encoder, image_encoder):
+    """`encoder`, or `image_encoder` (its former name); not both."""
+    if image_encoder is not None:
+        if encoder is not None:
+            raise ValueError(
+                "Pass the encoder once: as `encoder` (or `image_encoder`, "
+                "its former name), not both."
+            )
+        encoder = image_encoder
+    return encoder
+
+
+def encoder_modality(encoder):
+    """`"images"` or `"audio"`: what `encoder` takes; or a `ValueError`."""
+    # Imported here: encoders build on `keras_mm.models`.
+    from keras_mm.encoders.encoder import Encoder
+
+    if not isinstance(encoder, Encoder):
+        raise ValueError(
+            "`encoder` must be a keras_mm.encoders.Encoder, from "
+            "`keras_mm.encoders.image(...)` or `keras_mm.encoders.audio(...)`."
+            f" Received: {type(encoder).__name__}"
+        )
+    inputs = encoder.input
+    if isinstance(inputs, dict):
+        if set(inputs) == {"audio", "audio_padding_mask"}:
+            return "audio"
+    elif len(inputs.shape) == 4:
+        return "images"
+    raise ValueError(
+        "A captioner's encoder must take images (batch, height, width, "
+        "channels), as `keras_mm.encoders.image(...)` does, or audio, as "
+        f"`keras_mm.encoders.audio(...)` does. Received an encoder with "
+        f"inputs {inputs}"
+    )
+
+
 @keras_mm_export
 class Captioner(PipelineModel):
-    """An image captioner: an image encoder and a Transformer decoder.
+    """A captioner: an image or audio encoder and a Transformer decoder.
 
-    The image encoder's tokens (`sequence_output`) are projected to
-    `hidden_dim`, given learned positions (when their number is fixed), and
-    optionally refined by `num_encoder_layers` Transformer encoder layers.
-    A decoder of `num_layers` `keras_hub.layers.TransformerDecoder` layers
-    reads the caption so far (token and learned position embeddings) with
-    causal self-attention and cross-attends to the image tokens; a dense
-    layer gives next-token logits.
+    The encoder's tokens (`sequence_output`) are projected to `hidden_dim`,
+    given learned positions (when their number is fixed), and optionally
+    refined by `num_encoder_layers` Transformer encoder layers. A decoder of
+    `num_layers` `keras_hub.layers.TransformerDecoder` layers reads the
+    caption so far (token and learned position embeddings) with causal
+    self-attention and cross-attends to the encoder tokens; a dense layer
+    gives next-token logits.
 
-    Training takes raw inputs: `fit({"images": pixels, "text": captions})`,
-    with no `y`. The `preprocessor` (a
-    `keras_mm.layers.CaptionPreprocessor`) runs in `tf.data` on every
-    backend and makes teacher forcing: the model reads `"[START]"` and the
-    caption, and learns to predict the caption and `"[END]"`; padding is
-    weighted out of the loss and the metric. Captions longer than
-    `sequence_length - 1` words (punctuation marks count as words) are
-    truncated; words outside `vocabulary` become `"[UNK]"`.
+    With an image encoder (`keras_mm.encoders.image`) it captions images;
+    with an audio encoder (`keras_mm.encoders.audio`) it transcribes
+    speech word by word: sequence-to-sequence recognition with attention,
+    the counterpart of the CTC `keras_mm.models.SpeechRecognizer`.
 
-    `generate(images)` returns captions as strings. Each step computes one
-    token: the image tokens and the cross-attention keys and values are
+    Training takes raw inputs: `fit({"images": pixels, "text": captions})`
+    or `fit({"audio": waveforms, "text": transcripts})`, with no `y`. The
+    `preprocessor` (a `keras_mm.layers.CaptionPreprocessor`) runs in
+    `tf.data` on every backend and makes teacher forcing: the model reads
+    `"[START]"` and the caption, and learns to predict the caption and
+    `"[END]"`; padding is weighted out of the loss and the metric. Captions
+    longer than `sequence_length - 1` words (punctuation marks count as
+    words) are truncated; words outside `vocabulary` become `"[UNK]"`.
+    Waveforms (or audio file paths) are cropped or padded to the audio
+    encoder's `max_duration` in the pipeline; clips longer than it are
+    refused for training, since their transcripts would not match.
+
+    `generate(inputs)` returns captions as strings. Each step computes one
+    token: the encoder tokens and the cross-attention keys and values are
     computed once per batch, and the self-attention keys and values are
     cached (KerasHub's `CausalLM` pattern). The generation loop is compiled
     once per sampler setting and input shape (`jax.jit`, or `tf.function`
     with XLA) and reused.
 
     Calling the model takes preprocessed tensors: `{"images": (batch,
-    height, width, channels), "token_ids": int32 (batch, sequence_length),
-    "padding_mask": bool (batch, sequence_length)}` and returns float32
-    logits `(batch, sequence_length, vocabulary_size)`.
+    height, width, channels)` (or `"audio": float32 (batch, samples),
+    "audio_padding_mask": bool (batch, samples)`), `"token_ids": int32
+    (batch, sequence_length), "padding_mask": bool (batch,
+    sequence_length)}` and returns float32 logits `(batch, sequence_length,
+    vocabulary_size)`.
 
     Masking: `padding_mask` hides padded caption tokens from self-attention
-    (with the causal mask); all image tokens are attended to.
+    (with the causal mask). All image tokens are attended to; audio tokens
+    over padding (after the end of a clip) are not.
 
     dtype: every new layer follows `dtype` (or the global policy), and the
     logits layer computes in float32, so `mixed_bfloat16` keeps logits,
@@ -209,8 +259,8 @@ class Captioner(PipelineModel):
     `keras_mm.build_captioner` builds and compiles one.
 
     Args:
-        image_encoder: `keras_mm.encoders.Encoder` from
-            `keras_mm.encoders.image`.
+        encoder: `keras_mm.encoders.Encoder` from `keras_mm.encoders.image`
+            or `keras_mm.encoders.audio`.
         vocabulary: list of str, from `keras_mm.encoders.text_vocabulary`
             (special tokens first).
         sequence_length: int. Decoder length: captions of up to
@@ -222,10 +272,11 @@ class Captioner(PipelineModel):
         intermediate_dim: int or `None`. Width of the feed-forward layers.
             Defaults to `4 * hidden_dim`.
         dropout: float. Dropout of the Transformer layers. Defaults to `0.1`.
-        num_encoder_layers: int. Transformer encoder layers over the image
-            tokens. Defaults to `0`.
+        num_encoder_layers: int. Transformer encoder layers over the
+            encoder tokens. Defaults to `0`.
         dtype: `None`, str or `keras.DTypePolicy`. Defaults to the global
             policy.
+        image_encoder: the former name of `encoder`, still accepted.
 
     Examples:
     >>> captions = ["a red circle", "a blue square"]
@@ -243,8 +294,8 @@ class Captioner(PipelineModel):
 
     def __init__(
         self,
-        image_encoder,
-        vocabulary,
+        encoder=None,
+        vocabulary=None,
         sequence_length=20,
         num_layers=2,
         num_heads=4,
@@ -253,23 +304,15 @@ class Captioner(PipelineModel):
         dropout=0.1,
         num_encoder_layers=0,
         dtype=None,
+        image_encoder=None,
         **kwargs,
     ):
-        # Imported here: encoders build on `keras_mm.models`.
-        from keras_mm.encoders.encoder import Encoder
-
-        if not isinstance(image_encoder, Encoder):
+        encoder = one_encoder(encoder, image_encoder)
+        modality = encoder_modality(encoder)
+        if vocabulary is None:
             raise ValueError(
-                "`image_encoder` must be a keras_mm.encoders.Encoder, from "
-                "`keras_mm.encoders.image(...)`. Received: "
-                f"{type(image_encoder).__name__}"
-            )
-        image_input = image_encoder.input
-        if isinstance(image_input, dict) or len(image_input.shape) != 4:
-            raise ValueError(
-                "`image_encoder` must take images (batch, height, width, "
-                "channels), as `keras_mm.encoders.image(...)` does. "
-                f"Received an encoder with inputs {image_input}"
+                "A captioner needs a `vocabulary`, from "
+                "`keras_mm.encoders.text_vocabulary(captions)`."
             )
         check_integers(
             sequence_length=sequence_length,
@@ -289,29 +332,37 @@ class Captioner(PipelineModel):
             )
 
         # === Layers ===
-        self.image_encoder = image_encoder
+        self.encoder = encoder
         self.preprocessor = CaptionPreprocessor(
-            vocabulary, sequence_length, name="caption_preprocessor"
+            vocabulary,
+            sequence_length,
+            modality=modality,
+            input_preprocessor=(
+                encoder.preprocessor if modality == "audio" else None
+            ),
+            name="caption_preprocessor",
         )
         vocabulary_size = self.preprocessor.vocabulary_size
-        self.image_projection = keras.layers.Dense(
-            hidden_dim, dtype=dtype, name="image_projection"
+        self.encoder_projection = keras.layers.Dense(
+            hidden_dim, dtype=dtype, name="encoder_projection"
         )
-        num_image_tokens = image_encoder.output["sequence_output"].shape[1]
-        self.image_position_embedding = (
+        num_encoder_tokens = encoder.output["sequence_output"].shape[1]
+        self.encoder_position_embedding = (
             keras_hub.layers.PositionEmbedding(
-                num_image_tokens, dtype=dtype, name="image_position_embedding"
+                num_encoder_tokens,
+                dtype=dtype,
+                name="encoder_position_embedding",
             )
-            if num_image_tokens
+            if num_encoder_tokens
             else None
         )
-        self.image_layers = [
+        self.encoder_layers = [
             keras_hub.layers.TransformerEncoder(
                 intermediate_dim,
                 num_heads,
                 dropout=dropout,
                 dtype=dtype,
-                name=f"image_transformer_layer_{i}",
+                name=f"encoder_transformer_layer_{i}",
             )
             for i in range(num_encoder_layers)
         ]
@@ -338,8 +389,11 @@ class Captioner(PipelineModel):
         )
 
         # === Functional Model ===
-        inputs = {
-            "images": inputs_like(image_input, name="images"),
+        if modality == "images":
+            inputs = {"images": inputs_like(encoder.input, name="images")}
+        else:
+            inputs = inputs_like(encoder.input)
+        inputs |= {
             "token_ids": keras.Input(
                 (sequence_length,), dtype="int32", name="token_ids"
             ),
@@ -347,11 +401,18 @@ class Captioner(PipelineModel):
                 (sequence_length,), dtype="bool", name="padding_mask"
             ),
         }
-        image_tokens = self.encode_images(inputs["images"])
+        tokens, token_mask = self.encode(
+            inputs["images"]
+            if modality == "images"
+            else {key: inputs[key] for key in encoder.input}
+        )
         x = self.token_embedding(inputs["token_ids"])
         for layer in self.decoder_layers:
             x = layer(
-                x, image_tokens, decoder_padding_mask=inputs["padding_mask"]
+                x,
+                tokens,
+                decoder_padding_mask=inputs["padding_mask"],
+                encoder_padding_mask=token_mask,
             )
         logits = self.logits_dense(x)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
@@ -359,6 +420,7 @@ class Captioner(PipelineModel):
             self.dtype_policy = dtype
 
         # === Config ===
+        self.modality = modality
         self.vocabulary = list(self.preprocessor.vocabulary)
         self.sequence_length = sequence_length
         self.num_layers = num_layers
@@ -370,16 +432,19 @@ class Captioner(PipelineModel):
         # Compiled generation functions, kept out of Keras' tracking.
         object.__setattr__(self, "_generate_functions", {})
 
-    def encode_images(self, images, training=None):
-        """Pixels `(batch, height, width, channels)` to the image tokens the
-        decoder attends to, `(batch, tokens, hidden_dim)`."""
-        x = self.image_encoder(images, training=training)["sequence_output"]
-        x = self.image_projection(x)
-        if self.image_position_embedding is not None:
-            x = x + self.image_position_embedding(x)
-        for layer in self.image_layers:
-            x = layer(x, training=training)
-        return x
+    def encode(self, inputs, training=None):
+        """The encoder's inputs (pixels `(batch, height, width, channels)`,
+        or `{"audio", "audio_padding_mask"}`) to the tokens the decoder
+        attends to, `(batch, tokens, hidden_dim)`, and their bool padding
+        mask `(batch, tokens)` (`None` when all tokens are valid)."""
+        outputs = self.encoder(inputs, training=training)
+        mask = outputs.get("padding_mask")
+        x = self.encoder_projection(outputs["sequence_output"])
+        if self.encoder_position_embedding is not None:
+            x = x + self.encoder_position_embedding(x)
+        for layer in self.encoder_layers:
+            x = layer(x, padding_mask=mask, training=training)
+        return x, mask
 
     def compile(
         self,
@@ -422,17 +487,25 @@ class Captioner(PipelineModel):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         _check_no_labels(x, y)
-        return super().fit(x, y, *args, **kwargs)
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, dict):
+            kwargs["validation_data"] = self._prepare(validation)
+        return super().fit(self._prepare(x), y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         _check_no_labels(x, y)
+        if not kwargs.get("_use_cached_eval_dataset"):
+            x = self._prepare(x)
         return super().evaluate(x, y, *args, **kwargs)
 
-    # === Input checks ===
-    @property
-    def _channels(self):
-        return self.image_encoder.input.shape[-1]
+    def predict(self, x, *args, **kwargs):
+        return super().predict(self._prepare(x), *args, **kwargs)
 
+    def _check_inputs(self, x):
+        # `_prepare` checked the inputs already.
+        pass
+
+    # === Input checks ===
     def _check_images(self, images):
         """Returns `images` as a NumPy array, or raises a `ValueError` that
         says what was received."""
@@ -448,7 +521,7 @@ class Captioner(PipelineModel):
         elif keras.ops.is_tensor(images):
             images = keras.ops.convert_to_numpy(images)
         images = np.asarray(images)
-        channels = self._channels
+        channels = self.encoder.input.shape[-1]
         if images.dtype.kind not in "uif":
             raise ValueError(
                 "`images` must hold pixel numbers (uint8 in [0, 255], or "
@@ -464,28 +537,44 @@ class Captioner(PipelineModel):
             )
         return images
 
-    def _check_inputs(self, x):
-        """Checks raw `{"images", "text"}` before any function is traced."""
+    def _too_long(self, waveforms):
+        """Rows of the waveforms longer than the audio encoder takes."""
+        limit = self.preprocessor.input_preprocessor.num_samples
+        return [i for i, clip in enumerate(waveforms) if len(clip) > limit]
+
+    def _read_inputs(self, inputs, sample_rate=None):
+        """Checked images (an array) or audio (a list of waveforms, files
+        read and resampled), or a `ValueError` that says what was
+        received."""
+        if self.modality == "images":
+            return self._check_images(inputs)
+        rate = self.preprocessor.input_preprocessor.sample_rate
+        return read_waveforms(inputs, rate, sample_rate)
+
+    def _prepare(self, x):
+        """Checks raw `{modality, "text"}` before any function is traced;
+        returns `x` with audio read into waveforms."""
         if x is None or isinstance(x, keras.utils.PyDataset):
-            return
+            return x
         if hasattr(x, "element_spec"):  # A tf.data.Dataset.
-            return
+            return x
+        modality = self.modality
         if not isinstance(x, dict):
             raise ValueError(
-                "A captioner's inputs must be a dict with keys 'images' and "
-                "'text' (one caption per image), or a batched "
+                f"A captioner's inputs must be a dict with keys '{modality}' "
+                f"and 'text' (one caption per input), or a batched "
                 "`tf.data.Dataset` of such dicts. Received: "
                 f"{type(x).__name__}"
             )
         if "text" not in x and {"token_ids", "padding_mask"} <= set(x):
             check_inputs(x, self.input)
-            return
-        if set(x) != {"images", "text"}:
+            return x
+        if set(x) != {modality, "text"}:
             raise ValueError(
-                "A captioner's inputs must be a dict with keys 'images' and "
-                f"'text'. Received keys: {sorted(x)}"
+                f"A captioner's inputs must be a dict with keys '{modality}' "
+                f"and 'text'. Received keys: {sorted(x)}"
             )
-        images = self._check_images(x["images"])
+        inputs = self._read_inputs(x[modality])
         text = x["text"]
         if isinstance(text, (str, bytes)):
             text = [text]
@@ -501,20 +590,32 @@ class Captioner(PipelineModel):
                 "Captions must be strings. Received non-strings at rows "
                 f"{bad[:5]}: {[text[i] for i in bad[:5]]}"
             )
-        if len(text) != len(images):
+        if len(text) != len(inputs):
             raise ValueError(
-                "There must be one caption per image. Received: "
-                f"{len(images)} images and {len(text)} captions."
+                f"There must be one caption per input. Received: "
+                f"{len(inputs)} {modality} and {len(text)} captions."
             )
+        if modality == "audio":
+            too_long = self._too_long(inputs)
+            if too_long:
+                audio = self.preprocessor.input_preprocessor
+                raise ValueError(
+                    f"{len(too_long)} clips are longer than the encoder's "
+                    f"max_duration={audio.max_duration} s (rows "
+                    f"{too_long[:5]}): their transcripts would no longer "
+                    "match the cropped audio. Build the audio encoder with "
+                    "a larger `max_duration`, or drop those clips."
+                )
+        return {modality: inputs, "text": x["text"]}
 
     # === Generation ===
-    def _initial_cache(self, image_tokens, length):
+    def _initial_cache(self, tokens, token_mask, length):
         """Runs the `"[START]"` token through the decoder: returns the
         self-attention caches `(batch, 2, length, heads, head_dim)` and the
-        cross-attention caches (keys and values of the image tokens), one
+        cross-attention caches (keys and values of the encoder tokens), one
         5-D tensor per layer."""
-        batch_size = ops.shape(image_tokens)[0]
-        num_tokens = ops.shape(image_tokens)[1]
+        batch_size = ops.shape(tokens)[0]
+        num_tokens = ops.shape(tokens)[1]
         head_dim = self.hidden_dim // self.num_heads
         dtype = self.decoder_layers[0].compute_dtype
         self_cache = ops.zeros(
@@ -529,7 +630,8 @@ class Captioner(PipelineModel):
         for layer in self.decoder_layers:
             x, layer_self_cache, layer_cross_cache = layer(
                 x,
-                image_tokens,
+                tokens,
+                encoder_padding_mask=token_mask,
                 self_attention_cache=self_cache,
                 self_attention_cache_update_index=0,
                 cross_attention_cache=cross_cache,
@@ -540,7 +642,7 @@ class Captioner(PipelineModel):
             cross_caches.append(layer_cross_cache)
         return tuple(self_caches), tuple(cross_caches)
 
-    def _decode_step(self, token_ids, index, image_tokens, caches, cross):
+    def _decode_step(self, token_ids, index, tokens, token_mask, caches, cross):
         """One token per row `(batch, 1)` at position `index` -> logits
         `(batch, 1, vocabulary_size)`, hidden states and updated caches."""
         x = self.token_embedding(token_ids, start_index=index)
@@ -550,7 +652,8 @@ class Captioner(PipelineModel):
         ):
             x, cache, _ = layer(
                 x,
-                image_tokens,
+                tokens,
+                encoder_padding_mask=token_mask,
                 self_attention_cache=cache,
                 self_attention_cache_update_index=index,
                 cross_attention_cache=cross_cache,
@@ -560,15 +663,18 @@ class Captioner(PipelineModel):
             new_caches.append(cache)
         return self.logits_dense(x), x, tuple(new_caches)
 
-    def _generate_step(self, images, sampler, max_length, num_beams=1):
-        """Images -> token ids `(batch, max_length + 1)`, `"[START]"` first."""
-        image_tokens = self.encode_images(images, training=False)
-        batch_size = ops.shape(image_tokens)[0]
+    def _generate_step(self, inputs, sampler, max_length, num_beams=1):
+        """Encoder inputs -> token ids `(batch, max_length + 1)`,
+        `"[START]"` first."""
+        tokens, token_mask = self.encode(inputs, training=False)
+        batch_size = ops.shape(tokens)[0]
         length = max_length + 1
-        caches, cross = self._initial_cache(image_tokens, length)
+        caches, cross = self._initial_cache(tokens, token_mask, length)
         if num_beams > 1:
-            # The beams of an image share its tokens and their keys/values.
-            image_tokens = ops.repeat(image_tokens, num_beams, axis=0)
+            # The beams of an input share its tokens and their keys/values.
+            tokens = ops.repeat(tokens, num_beams, axis=0)
+            if token_mask is not None:
+                token_mask = ops.repeat(token_mask, num_beams, axis=0)
             cross = tuple(ops.repeat(c, num_beams, axis=0) for c in cross)
         prompt = ops.concatenate(
             [
@@ -584,7 +690,7 @@ class Captioner(PipelineModel):
             rows = ops.shape(prompt)[0]
             token_ids = ops.slice(prompt, [0, index - 1], [rows, 1])
             logits, hidden, cache = self._decode_step(
-                token_ids, index - 1, image_tokens, cache, cross
+                token_ids, index - 1, tokens, token_mask, cache, cross
             )
             return logits[:, 0, :], hidden[:, 0, :], cache
 
@@ -618,7 +724,7 @@ class Captioner(PipelineModel):
             import jax
 
             @jax.jit
-            def compiled(images, state):
+            def compiled(inputs, state):
                 sampler_values, trainable, non_trainable = state
                 mapping = itertools.chain(
                     zip(sampler.variables, sampler_values),
@@ -626,7 +732,7 @@ class Captioner(PipelineModel):
                     zip(self.non_trainable_variables, non_trainable),
                 )
                 with keras.StatelessScope(state_mapping=mapping) as scope:
-                    outputs = step(images)
+                    outputs = step(inputs)
                 sampler_values = []
                 for variable in sampler.variables:
                     value = scope.get_current_value(variable)
@@ -635,13 +741,13 @@ class Captioner(PipelineModel):
                     )
                 return outputs, sampler_values
 
-            def run(images):
+            def run(inputs):
                 state = (
                     [v.value for v in sampler.variables],
                     [v.value for v in self.trainable_variables],
                     [v.value for v in self.non_trainable_variables],
                 )
-                outputs, sampler_values = compiled(images, state)
+                outputs, sampler_values = compiled(inputs, state)
                 # Only the sampler's seeds change during generation.
                 for variable, value in zip(sampler.variables, sampler_values):
                     variable.assign(value)
@@ -651,9 +757,9 @@ class Captioner(PipelineModel):
         if backend == "torch":
             import torch
 
-            def run_without_grad(images):
+            def run_without_grad(inputs):
                 with torch.no_grad():
-                    return step(images)
+                    return step(inputs)
 
             return run_without_grad
         return step
@@ -754,15 +860,34 @@ class Captioner(PipelineModel):
             options.append(("length_penalty", float(length_penalty)))
         return tuple(options), max_length
 
-    def _generate_ids(self, images, batch_size=32, seed=None, **options):
-        """Images -> generated token ids `(n, max_length + 1)` (NumPy),
-        `"[START]"` first, anything after the first `"[END]"` included."""
-        images = self._check_images(images)
+    def _encoder_arrays(self, inputs):
+        """Checked images, or waveforms cropped or padded with their mask
+        (`{"audio", "audio_padding_mask"}`), as NumPy arrays."""
+        if self.modality == "images":
+            return inputs
+        too_long = self._too_long(inputs)
+        if too_long:
+            warnings.warn(
+                f"{len(too_long)} clips are longer than the encoder's "
+                f"max_duration (rows {too_long[:5]}); only their first "
+                "max_duration seconds are captioned.",
+                stacklevel=4,
+            )
+        return self.preprocessor.input_preprocessor(inputs)
+
+    def _generate_ids(
+        self, inputs, batch_size=32, seed=None, sample_rate=None, **options
+    ):
+        """Images or audio -> generated token ids `(n, max_length + 1)`
+        (NumPy), `"[START]"` first, anything after the first `"[END]"`
+        included."""
+        inputs = self._read_inputs(inputs, sample_rate)
         options, max_length = self._check_generate_options(
             batch_size=batch_size, seed=seed, **options
         )
-        if not len(images):
+        if not len(inputs):
             return np.zeros((0, max_length + 1), "int32")
+        inputs = self._encoder_arrays(inputs)
         function, sampler = self._generate_function(options, max_length)
         if seed is not None:
             for variable in sampler.variables:
@@ -773,22 +898,27 @@ class Captioner(PipelineModel):
                     )
                 )
         # Every batch has the same size (the last one is padded with copies
-        # of its last image), so one compiled function serves them all.
-        size = min(batch_size, len(images))
+        # of its last row), so one compiled function serves them all.
+        rows = len(keras.tree.flatten(inputs)[0])
+        size = min(batch_size, rows)
         outputs = []
-        for start in range(0, len(images), size):
-            batch = images[start : start + size]
-            rows = len(batch)
-            if rows < size:
-                filler = np.repeat(batch[-1:], size - rows, axis=0)
-                batch = np.concatenate([batch, filler])
-            token_ids = function(ops.convert_to_tensor(batch))
-            outputs.append(ops.convert_to_numpy(token_ids)[:rows])
+        for start in range(0, rows, size):
+            stop = min(start + size, rows)
+
+            def batch(x, start=start, stop=stop):
+                x = x[start:stop]
+                if stop - start < size:
+                    filler = np.repeat(x[-1:], size - (stop - start), axis=0)
+                    x = np.concatenate([x, filler])
+                return ops.convert_to_tensor(x)
+
+            token_ids = function(keras.tree.map_structure(batch, inputs))
+            outputs.append(ops.convert_to_numpy(token_ids)[: stop - start])
         return np.concatenate(outputs).astype("int32")
 
     def generate(
         self,
-        images,
+        inputs,
         sampler="greedy",
         max_length=None,
         num_beams=4,
@@ -798,8 +928,9 @@ class Captioner(PipelineModel):
         temperature=1.0,
         seed=None,
         batch_size=32,
+        sample_rate=None,
     ):
-        """Captions images.
+        """Captions images, or transcribes audio.
 
         Generation stops at `"[END]"` or after `max_length` tokens. The
         captions are lower-cased words joined by single spaces, closing
@@ -819,12 +950,16 @@ class Captioner(PipelineModel):
           longer captions. A beam that ends keeps its score. With
           `num_beams=1` this is greedy search.
 
-        Images are processed `batch_size` at a time; each sampler setting
-        and image shape compiles the generation loop once.
+        Inputs are processed `batch_size` at a time; each sampler setting
+        and input shape compiles the generation loop once.
 
         Args:
-            images: array `(batch, height, width, channels)`, pixels in
-                `[0, 255]` (`uint8` or float), or a list of such images.
+            inputs: what the encoder takes. Images: an array `(batch,
+                height, width, channels)`, pixels in `[0, 255]` (`uint8` or
+                float), or a list of such images. Audio: a list of 1-D float
+                waveforms, an array `(batch, samples)` or a list of audio
+                file paths; clips longer than the encoder's `max_duration`
+                are cropped to it, with a warning.
             sampler: str. `"greedy"`, `"top_k"`, `"top_p"` or `"beam"`.
                 Defaults to `"greedy"`.
             max_length: int or `None`. Most tokens to generate, `"[END]"`
@@ -839,19 +974,27 @@ class Captioner(PipelineModel):
             seed: int or `None`. Seed of `"top_k"` and `"top_p"`: the same
                 seed gives the same captions. `None` continues the random
                 stream of earlier calls.
-            batch_size: int. Images per compiled call. Defaults to `32`.
+            batch_size: int. Inputs per compiled call. Defaults to `32`.
+            sample_rate: int or `None`. The rate of waveforms in `inputs`
+                when it is not the audio encoder's: they are resampled.
+                Defaults to `None`, the encoder's rate.
 
         Returns:
-            A list of str, one caption per image.
+            A list of str, one caption per input.
 
         Raises:
-            ValueError: for images of the wrong rank, channel count or dtype
-                (the message says what was received), or a bad argument.
+            ValueError: for images of the wrong rank, channel count or
+                dtype, audio that is not a batch of float waveforms or
+                readable files (the message says what was received), or a
+                bad argument.
         """
+        if sample_rate is not None:
+            check_integers(sample_rate=sample_rate)
         token_ids = self._generate_ids(
-            images,
+            inputs,
             batch_size=batch_size,
             seed=seed,
+            sample_rate=sample_rate,
             sampler=sampler,
             max_length=max_length,
             num_beams=num_beams,
@@ -869,7 +1012,7 @@ class Captioner(PipelineModel):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "image_encoder": keras.layers.serialize(self.image_encoder),
+            "encoder": keras.layers.serialize(self.encoder),
             "vocabulary": list(self.vocabulary),
             "sequence_length": self.sequence_length,
             "num_layers": self.num_layers,
@@ -885,8 +1028,10 @@ class Captioner(PipelineModel):
     def from_config(cls, config, custom_objects=None):
         # Deserialising consumes nested dicts: leave the caller's intact.
         config = copy.deepcopy(config)
-        config["image_encoder"] = keras.layers.deserialize(
-            config["image_encoder"], custom_objects=custom_objects
+        # Files saved before audio encoders name the encoder `image_encoder`.
+        encoder = config.pop("image_encoder", None) or config["encoder"]
+        config["encoder"] = keras.layers.deserialize(
+            encoder, custom_objects=custom_objects
         )
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
