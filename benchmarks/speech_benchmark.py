@@ -1,16 +1,17 @@
-"""Speech on held-out voices: CTC transcription and keyword spotting.
+"""Speech on held-out voices: CTC and attention transcription, keywords.
 
-Trains `keras_mm.build_speech_recognizer` on `keras_mm.datasets.spoken`
-sentences and reports CER and WER (greedy and beam search) on the test
-clips, whose voices training never heard; then trains
-`keras_mm.build_classifier` over `keras_mm.encoders.audio` on spoken words
-and reports keyword accuracy on held-out voices. Training times included.
-Writes a Markdown table.
+Trains `keras_mm.build_speech_recognizer` (CTC over characters) and
+`keras_mm.build_captioner` over `keras_mm.encoders.audio` (attention over
+words) on `keras_mm.datasets.spoken` sentences, and reports CER and WER
+(greedy and beam search) on the test clips, whose voices training never
+heard; then trains `keras_mm.build_classifier` over
+`keras_mm.encoders.audio` on spoken words and reports keyword accuracy on
+held-out voices. Training times included. Writes Markdown tables.
 
     KERAS_BACKEND=tensorflow .venv/bin/python -m benchmarks.speech_benchmark
 
 Use `--num-sentences 60 --num-words 60 --epochs 1 --keyword-epochs 1` for
-a quick check.
+a quick check, and `--tasks` to run some of `ctc,attention,keywords`.
 """
 
 import argparse
@@ -23,26 +24,42 @@ import keras_mm
 ALPHABET = list("abcdefghijklmnopqrstuvwxyz '")
 
 
-def transcription(args):
-    data = keras_mm.datasets.spoken(
+def schedule(args, num_examples, epochs, peak):
+    """A linear warm-up to `peak`, then a cosine decay to zero."""
+    steps = epochs * -(-num_examples // args.batch_size)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, steps, warmup_target=peak, warmup_steps=min(200, steps // 10)
+    )
+
+
+def sentences(args):
+    return keras_mm.datasets.spoken(
         num_samples=args.num_sentences,
         kind="sentences",
         seed=args.seed,
         cache_dir=args.cache_dir,
     )
+
+
+def score(name, texts, references, seconds):
+    return (
+        name,
+        keras_mm.metrics.cer(texts, references),
+        keras_mm.metrics.wer(texts, references),
+        seconds,
+    )
+
+
+def ctc(args, data):
+    """CTC over characters: `build_speech_recognizer`."""
     train, test = data["train"], data["test"]
     keras.utils.set_random_seed(args.seed)
-    steps = args.epochs * -(-len(train["audio"]) // args.batch_size)
     asr = keras_mm.build_speech_recognizer(
         ALPHABET,
         hidden_dim=args.hidden_dim,
         num_layers=args.num_layers,
-        # A linear warm-up, then a cosine decay.
-        learning_rate=keras.optimizers.schedules.CosineDecay(
-            0.0,
-            steps,
-            warmup_target=args.learning_rate,
-            warmup_steps=min(200, steps // 10),
+        learning_rate=schedule(
+            args, len(train["audio"]), args.epochs, args.learning_rate
         ),
     )
     start = time.perf_counter()
@@ -54,18 +71,56 @@ def transcription(args):
         verbose=args.verbose,
     )
     seconds = time.perf_counter() - start
-    rows = []
-    for decoder in ("greedy", "beam"):
-        texts = asr.transcribe(test["audio"], decoder=decoder)
-        rows.append(
-            (
-                f"CTC, {decoder}",
-                keras_mm.metrics.cer(texts, test["transcripts"]),
-                keras_mm.metrics.wer(texts, test["transcripts"]),
-                seconds,
-            )
+    return [
+        score(
+            f"CTC, {decoder}",
+            asr.transcribe(test["audio"], decoder=decoder),
+            test["transcripts"],
+            seconds,
         )
-    return rows
+        for decoder in ("greedy", "beam")
+    ]
+
+
+def attention(args, data):
+    """Attention over words: `build_captioner` with an audio encoder."""
+    train, test = data["train"], data["test"]
+    keras.utils.set_random_seed(args.seed)
+    encoder = keras_mm.encoders.audio(
+        max_duration=keras_mm.datasets.spoken.MAX_SECONDS,
+        num_mel_bins=80,
+        hidden_dim=args.hidden_dim,
+    )
+    model = keras_mm.build_captioner(
+        encoder,
+        keras_mm.encoders.text_vocabulary(train["transcripts"]),
+        sequence_length=16,
+        hidden_dim=args.hidden_dim,
+        num_encoder_layers=args.num_layers,
+        learning_rate=schedule(
+            args, len(train["audio"]), args.epochs, args.learning_rate
+        ),
+    )
+    start = time.perf_counter()
+    model.fit(
+        {"audio": train["audio"], "text": train["transcripts"]},
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        verbose=args.verbose,
+    )
+    seconds = time.perf_counter() - start
+    return [
+        score(
+            f"attention, {name}",
+            model.generate(test["audio"], **options),
+            test["transcripts"],
+            seconds,
+        )
+        for name, options in (
+            ("greedy", {}),
+            ("beam", {"sampler": "beam", "num_beams": 4}),
+        )
+    ]
 
 
 def keywords(args):
@@ -80,6 +135,12 @@ def keywords(args):
     model = keras_mm.build_classifier(
         {"audio": keras_mm.encoders.audio(max_duration=2.0)},
         num_classes=len(keras_mm.datasets.spoken.WORDS),
+        learning_rate=schedule(
+            args,
+            len(train["audio"]),
+            args.keyword_epochs,
+            args.keyword_learning_rate,
+        ),
     )
     start = time.perf_counter()
     model.fit(
@@ -101,16 +162,17 @@ def main(argv=None):
     parser.add_argument("--num-sentences", type=int, default=3000)
     parser.add_argument("--num-words", type=int, default=3000)
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--keyword-epochs", type=int, default=10)
+    parser.add_argument("--keyword-epochs", type=int, default=25)
     parser.add_argument("--hidden-dim", type=int, default=256)
     parser.add_argument("--num-layers", type=int, default=3)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--keyword-learning-rate", type=float, default=3e-3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--tasks",
-        default="transcription,keywords",
-        help="comma-separated: transcription, keywords",
+        default="ctc,attention,keywords",
+        help="comma-separated: ctc, attention, keywords",
     )
     parser.add_argument("--verbose", type=int, default=2)
     parser.add_argument(
@@ -118,10 +180,10 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     tasks = set(args.tasks.split(","))
-    unknown = tasks - {"transcription", "keywords"}
+    unknown = tasks - {"ctc", "attention", "keywords"}
     if unknown:
         parser.error(
-            f"unknown --tasks {sorted(unknown)}; allowed: transcription, "
+            f"unknown --tasks {sorted(unknown)}; allowed: ctc, attention, "
             "keywords"
         )
     lines = [
@@ -129,8 +191,12 @@ def main(argv=None):
         "unseen in training"
     ]
     rows, accuracy = [], None
-    if "transcription" in tasks:
-        rows = transcription(args)
+    if tasks & {"ctc", "attention"}:
+        data = sentences(args)
+        if "ctc" in tasks:
+            rows += ctc(args, data)
+        if "attention" in tasks:
+            rows += attention(args, data)
         lines += [
             "",
             f"{args.num_sentences} sentences, {args.epochs} epochs",

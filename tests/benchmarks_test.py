@@ -77,7 +77,15 @@ class SpeechBenchmarkTest(TestCase):
                 self.get_temp_dir(),
             ]
         )
-        self.assertEqual([row[0] for row in rows], ["CTC, greedy", "CTC, beam"])
+        self.assertEqual(
+            [row[0] for row in rows],
+            [
+                "CTC, greedy",
+                "CTC, beam",
+                "attention, greedy",
+                "attention, beam",
+            ],
+        )
         for _, cer, wer, seconds in rows:
             self.assertGreaterEqual(cer, 0.0)
             self.assertGreaterEqual(wer, 0.0)
