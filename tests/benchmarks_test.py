@@ -5,6 +5,7 @@ import pytest
 
 from benchmarks import captioner_generate_speed
 from benchmarks import fusion_benchmark
+from benchmarks import paired_fusion_benchmark
 from benchmarks import speech_benchmark
 from tests.test_case import TestCase
 
@@ -91,3 +92,38 @@ class SpeechBenchmarkTest(TestCase):
             self.assertGreaterEqual(wer, 0.0)
             self.assertGreater(seconds, 0.0)
         self.assertBetween(accuracy, 0.0, 1.0)
+
+
+class PairedFusionBenchmarkTest(TestCase):
+    @pytest.mark.slow
+    def test_runs_tiny(self):
+        rows = paired_fusion_benchmark.main(
+            [
+                "--num-samples",
+                "40",
+                "--image-size",
+                "24",
+                "--epochs",
+                "1",
+                "--hidden-dim",
+                "16",
+                "--fusions",
+                "concat",
+                "--cache-dir",
+                self.get_temp_dir(),
+            ]
+        )
+        self.assertEqual(
+            [row[:3] for row in rows],
+            [
+                ("commands", "audio + text", "concat"),
+                ("commands", "audio + text", "audio only"),
+                ("commands", "audio + text", "text only"),
+                ("scenes", "images + audio", "concat"),
+                ("scenes", "images + audio", "images only"),
+                ("scenes", "images + audio", "audio only"),
+            ],
+        )
+        for *_, accuracy, seconds in rows:
+            self.assertBetween(accuracy, 0.0, 1.0)
+            self.assertGreater(seconds, 0.0)
