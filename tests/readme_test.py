@@ -2,6 +2,7 @@
 
 import os
 import re
+import textwrap
 
 import numpy as np
 import pytest
@@ -13,7 +14,9 @@ README = os.path.join(os.path.dirname(__file__), "..", "README.md")
 
 def python_blocks():
     with open(README) as f:
-        return re.findall(r"```python\n(.*?)```", f.read(), re.S)
+        blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+    # Blocks inside list items are indented.
+    return [textwrap.dedent(block) for block in blocks]
 
 
 class ReadmeTest(TestCase):
@@ -30,7 +33,11 @@ class ReadmeTest(TestCase):
 
     @pytest.mark.slow
     def test_captioning_example(self):
-        (block,) = [b for b in python_blocks() if "build_captioner" in b]
+        (block,) = [
+            b
+            for b in python_blocks()
+            if "build_captioner" in b and "scenes" in b
+        ]
         # 200 scenes and 1 epoch instead of 4000 and 2; nothing else changes.
         self.assertIn("num_samples=4000", block)
         self.assertIn("epochs=2", block)
@@ -46,9 +53,14 @@ class ReadmeTest(TestCase):
             self.assertTrue(all(isinstance(c, str) for c in captions))
 
     @pytest.mark.slow
-    def test_speech_example(self):
+    def test_speech_examples(self):
         (block,) = [
             b for b in python_blocks() if "build_speech_recognizer" in b
+        ]
+        (attention,) = [
+            b
+            for b in python_blocks()
+            if "build_captioner" in b and "audio" in b
         ]
         # 60 sentences and 1 epoch instead of 3000 and 2; nothing else.
         self.assertIn("num_samples=3000", block)
@@ -63,5 +75,13 @@ class ReadmeTest(TestCase):
         asr, test = namespace["asr"], namespace["data"]["test"]
         self.assertEqual(asr.sample_rate, 16000)
         texts = asr.transcribe(test["audio"][:4], decoder="beam")
+        self.assertEqual(len(texts), 4)
+        self.assertTrue(all(isinstance(t, str) for t in texts))
+        # The attention example continues the first, also with 1 epoch.
+        self.assertIn("epochs=2", attention)
+        exec(attention.replace("epochs=2", "epochs=1"), namespace)  # noqa: S102
+        s2s = namespace["s2s"]
+        self.assertEqual(s2s.modality, "audio")
+        texts = s2s.generate(test["audio"][:4])
         self.assertEqual(len(texts), 4)
         self.assertTrue(all(isinstance(t, str) for t in texts))
