@@ -50,9 +50,33 @@ def score(name, texts, references, seconds):
     )
 
 
+def fit_and_score(args, name, model, x, y, data, transcribe):
+    """Trains `model`, then scores `transcribe(audio, decoder)` on the test
+    clips for the greedy and the beam decoder."""
+    start = time.perf_counter()
+    model.fit(
+        x,
+        y,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        verbose=args.verbose,
+    )
+    seconds = time.perf_counter() - start
+    test = data["test"]
+    return [
+        score(
+            f"{name}, {decoder}",
+            transcribe(test["audio"], decoder),
+            test["transcripts"],
+            seconds,
+        )
+        for decoder in ("greedy", "beam")
+    ]
+
+
 def ctc(args, data):
     """CTC over characters: `build_speech_recognizer`."""
-    train, test = data["train"], data["test"]
+    train = data["train"]
     keras.utils.set_random_seed(args.seed)
     asr = keras_mm.build_speech_recognizer(
         ALPHABET,
@@ -62,29 +86,20 @@ def ctc(args, data):
             args, len(train["audio"]), args.epochs, args.learning_rate
         ),
     )
-    start = time.perf_counter()
-    asr.fit(
+    return fit_and_score(
+        args,
+        "CTC",
+        asr,
         train["audio"],
         train["transcripts"],
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        verbose=args.verbose,
+        data,
+        lambda audio, decoder: asr.transcribe(audio, decoder=decoder),
     )
-    seconds = time.perf_counter() - start
-    return [
-        score(
-            f"CTC, {decoder}",
-            asr.transcribe(test["audio"], decoder=decoder),
-            test["transcripts"],
-            seconds,
-        )
-        for decoder in ("greedy", "beam")
-    ]
 
 
 def attention(args, data):
     """Attention over words: `build_captioner` with an audio encoder."""
-    train, test = data["train"], data["test"]
+    train = data["train"]
     keras.utils.set_random_seed(args.seed)
     encoder = keras_mm.encoders.audio(
         max_duration=keras_mm.datasets.spoken.MAX_SECONDS,
@@ -101,26 +116,16 @@ def attention(args, data):
             args, len(train["audio"]), args.epochs, args.learning_rate
         ),
     )
-    start = time.perf_counter()
-    model.fit(
+    options = {"greedy": {}, "beam": {"sampler": "beam", "num_beams": 4}}
+    return fit_and_score(
+        args,
+        "attention",
+        model,
         {"audio": train["audio"], "text": train["transcripts"]},
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        verbose=args.verbose,
+        None,
+        data,
+        lambda audio, decoder: model.generate(audio, **options[decoder]),
     )
-    seconds = time.perf_counter() - start
-    return [
-        score(
-            f"attention, {name}",
-            model.generate(test["audio"], **options),
-            test["transcripts"],
-            seconds,
-        )
-        for name, options in (
-            ("greedy", {}),
-            ("beam", {"sampler": "beam", "num_beams": 4}),
-        )
-    ]
 
 
 def keywords(args):
