@@ -315,6 +315,11 @@ def caption_attention_scores(captioner, images, **generate_kwargs):
             "`keras_mm.build_captioner`. Received: "
             f"{type(captioner).__name__}"
         )
+    if captioner.modality != "images":
+        raise ValueError(
+            "Attention maps are drawn over images: `captioner` must have an "
+            f"image encoder. Received a captioner of {captioner.modality}."
+        )
     token_ids = captioner._generate_ids(images, **generate_kwargs)
     images = captioner._check_images(images)
     generated = token_ids[:, 1:]

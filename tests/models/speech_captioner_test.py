@@ -205,6 +205,11 @@ class SpeechCaptionerTest(TestCase):
         with pytest.raises(ValueError, match="4 audio and 3 captions"):
             model.fit({"audio": tones(), "text": TRANSCRIPTS[:3]}, verbose=0)
 
+    def test_attention_maps_need_images(self):
+        model = tiny_speech_captioner()
+        with pytest.raises(ValueError, match="captioner of audio"):
+            keras_mm.visualize.caption_attention_scores(model, tones())
+
     def test_bad_encoders(self):
         vocabulary = keras_mm.encoders.text_vocabulary(TRANSCRIPTS)
         text_encoder = keras_mm.encoders.text(
