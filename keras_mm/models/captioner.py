@@ -355,26 +355,6 @@ class Captioner(PipelineModel):
             **kwargs,
         )
 
-    def fit(self, x=None, y=None, *args, **kwargs):
-        _check_no_labels(x, y)
-        validation = kwargs.get("validation_data")
-        if isinstance(validation, dict):
-            kwargs["validation_data"] = self._prepare(validation)
-        return super().fit(self._prepare(x), y, *args, **kwargs)
-
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        _check_no_labels(x, y)
-        if not kwargs.get("_use_cached_eval_dataset"):
-            x = self._prepare(x)
-        return super().evaluate(x, y, *args, **kwargs)
-
-    def predict(self, x, *args, **kwargs):
-        return super().predict(self._prepare(x), *args, **kwargs)
-
-    def _check_inputs(self, x):
-        # `_prepare` checked the inputs already.
-        pass
-
     # === Input checks ===
     def _check_images(self, images):
         """Returns `images` as a NumPy array, or raises a `ValueError` that
@@ -421,13 +401,14 @@ class Captioner(PipelineModel):
         rate = self.preprocessor.input_preprocessor.sample_rate
         return read_waveforms(inputs, rate, sample_rate)
 
-    def _prepare(self, x):
+    def _prepare(self, x, y):
         """Checks raw `{modality, "text"}` before any function is traced;
-        returns `x` with audio read into waveforms."""
+        returns `x` with audio read into waveforms, and `y`."""
+        _check_no_labels(x, y)
         if x is None or isinstance(x, keras.utils.PyDataset):
-            return x
+            return x, y
         if hasattr(x, "element_spec"):  # A tf.data.Dataset.
-            return x
+            return x, y
         modality = self.modality
         if not isinstance(x, dict):
             raise ValueError(
@@ -438,7 +419,7 @@ class Captioner(PipelineModel):
             )
         if "text" not in x and {"token_ids", "padding_mask"} <= set(x):
             check_inputs(x, self.input)
-            return x
+            return x, y
         if set(x) != {modality, "text"}:
             raise ValueError(
                 f"A captioner's inputs must be a dict with keys '{modality}' "
@@ -476,7 +457,7 @@ class Captioner(PipelineModel):
                     "match the cropped audio. Build the audio encoder with "
                     "a larger `max_duration`, or drop those clips."
                 )
-        return {modality: inputs, "text": x["text"]}
+        return {modality: inputs, "text": x["text"]}, y
 
     # === Generation ===
     def _initial_cache(self, tokens, token_mask, length):

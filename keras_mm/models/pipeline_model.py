@@ -212,6 +212,13 @@ class PipelineModel(keras.Model):
                 ]
         return x, labels if isinstance(y, str) else y
 
+    def _prepare(self, x, y):
+        """Raw `(x, y)` -> `(x, y)` before anything else sees them, in
+        `fit` (and its `validation_data`), `evaluate` and `predict`: where
+        a model reads files or checks what only it knows. The default
+        returns them unchanged."""
+        return x, y
+
     def _needs_pipeline(self, x):
         return self.preprocessor is not None and not isinstance(
             x, keras.utils.PyDataset
@@ -228,6 +235,12 @@ class PipelineModel(keras.Model):
         shuffle=True,
         **kwargs,
     ):
+        x, y = self._prepare(x, y)
+        if isinstance(validation_data, (tuple, list, dict)):
+            vx, vy, vw = keras.utils.unpack_x_y_sample_weight(validation_data)
+            validation_data = keras.utils.pack_x_y_sample_weight(
+                *self._prepare(vx, vy), vw
+            )
         x, y = self._from_frame(x, y)
         self._check_inputs(x)
         self._check_labels(y)
@@ -268,6 +281,7 @@ class PipelineModel(keras.Model):
     ):
         # `fit` passes its validation dataset here already preprocessed.
         if not kwargs.get("_use_cached_eval_dataset"):
+            x, y = self._prepare(x, y)
             x, y = self._from_frame(x, y)
             self._check_inputs(x)
             self._check_labels(y)
@@ -285,6 +299,7 @@ class PipelineModel(keras.Model):
         return super().evaluate(data, **kwargs)
 
     def predict(self, x, batch_size=None, **kwargs):
+        x, _ = self._prepare(x, None)
         x, _ = self._from_frame(x, None)
         self._check_inputs(x)
         if not self._needs_pipeline(x):

@@ -326,22 +326,6 @@ class SpeechRecognizer(PipelineModel):
             y = self._check_transcripts(waveforms, y)
         return waveforms, y
 
-    def fit(self, x=None, y=None, *args, **kwargs):
-        x, y = self._prepare(x, y)
-        validation = kwargs.get("validation_data")
-        if isinstance(validation, (tuple, list)) and len(validation) == 2:
-            kwargs["validation_data"] = self._prepare(*validation)
-        return super().fit(x, y, *args, **kwargs)
-
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        if not kwargs.get("_use_cached_eval_dataset"):
-            x, y = self._prepare(x, y)
-        return super().evaluate(x, y, *args, **kwargs)
-
-    def predict(self, x, *args, **kwargs):
-        x, _ = self._prepare(x, None)
-        return super().predict(x, *args, **kwargs)
-
     # === Transcription ===
     def transcribe(
         self,
