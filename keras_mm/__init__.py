@@ -4,6 +4,7 @@ from keras_mm import callbacks
 from keras_mm import data
 from keras_mm import datasets
 from keras_mm import encoders
+from keras_mm import export
 from keras_mm import fusion
 from keras_mm import heads
 from keras_mm import layers

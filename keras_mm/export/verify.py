@@ -1,0 +1,228 @@
+"""Checks an exported artifact against its Keras model, in a fresh process."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from keras_mm.models.captioner import Captioner
+from keras_mm.models.speech_recognizer import SpeechRecognizer
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# Both scripts stand alone: the checking process imports TensorFlow (or
+# the LiteRT interpreter) and NumPy, and no Keras code of ours.
+_CALL_SAVED_MODEL = os.path.join(_HERE, "call_saved_model.py")
+_RUN_LITERT = os.path.join(_HERE, "litert_runner.py")
+_FLOAT_OUTPUTS = ("probabilities", "logits", "predictions")
+
+
+def _token_ids(model, sample_inputs):
+    """Inputs tokenized by a KerasHub tokenizer become the `KEY_token_ids`,
+    ... that the served signature takes for them."""
+    from keras_mm.export.signatures import needs_token_ids
+
+    preprocessors = getattr(model.preprocessor, "preprocessors", {})
+    sample_inputs = dict(sample_inputs)
+    for key, layer in preprocessors.items():
+        if needs_token_ids(layer) and key in sample_inputs:
+            texts = sample_inputs.pop(key)
+            texts = [texts] if isinstance(texts, str) else list(texts)
+            for name, value in layer(texts).items():
+                dtype = model.input[key][name].dtype
+                sample_inputs[f"{key}_{name}"] = np.asarray(value, dtype)
+    return sample_inputs
+
+
+def _request(model, sample_inputs, encode_images):
+    """Sample inputs -> the arrays of a request, keyed like the signature."""
+    if isinstance(model, (Captioner, SpeechRecognizer)):
+        key = getattr(model, "modality", "audio")
+        sample_inputs = {key: sample_inputs}
+    if not isinstance(sample_inputs, dict):
+        raise ValueError(
+            "`sample_inputs` of a classifier must be a dict keyed like its "
+            f"inputs. Received: {type(sample_inputs).__name__}"
+        )
+    request = {}
+    for key, value in sample_inputs.items():
+        if isinstance(value, str):
+            value = [value]
+        if (
+            isinstance(value, (list, tuple))
+            and value
+            and isinstance(value[0], str)
+        ):
+            request[key] = np.array(value, dtype=str)
+            continue
+        try:
+            value = np.asarray(value)
+        except ValueError:
+            value = np.asarray(value, dtype=object)
+        if value.dtype == object:
+            raise ValueError(
+                f"Input '{key}' must be one array: give waveforms of one "
+                "length (pad them with zeros, as a request would). "
+                f"Received {len(value)} rows of different shapes."
+            )
+        if encode_images and value.ndim == 4 and value.dtype == np.uint8:
+            value = np.array(
+                [tf.io.encode_png(image).numpy() for image in value]
+            )
+        request[key] = value
+    return request
+
+
+def _expected(model, sample_inputs):
+    if isinstance(model, Captioner):
+        return {"captions": model.generate(sample_inputs)}
+    if isinstance(model, SpeechRecognizer):
+        return {"transcripts": model.transcribe(sample_inputs)}
+    return {"outputs": model.predict(sample_inputs, verbose=0)}
+
+
+def _call(script, args, request, what):
+    """Runs `python SCRIPT ARGS INPUTS.npz OUTPUTS.npz` in a fresh process
+    (without our Keras backend setting) and returns the outputs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs_file = os.path.join(tmp, "inputs.npz")
+        outputs_file = os.path.join(tmp, "outputs.npz")
+        np.savez(inputs_file, **request)
+        env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+        result = subprocess.run(
+            [sys.executable, script, *args, inputs_file, outputs_file],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode:
+            errors = [
+                line
+                for line in result.stderr.splitlines()
+                if line.startswith("ValueError: ")
+            ]
+            if errors:
+                raise ValueError(errors[-1][len("ValueError: ") :])
+            lines = result.stderr.strip().splitlines()[-15:]
+            tail = "\n".join(line[:300] for line in lines)
+            raise RuntimeError(f"{what} failed:\n{tail}")
+        with np.load(outputs_file) as data:
+            return {key: data[key] for key in data.files}
+
+
+def verify(
+    path,
+    model,
+    sample_inputs,
+    signature="serving_default",
+    tolerance=None,
+):
+    """Calls an exported SavedModel or `.tflite` file in a fresh process
+    and compares its outputs with the Keras model's.
+
+    A SavedModel is loaded by a process that imports TensorFlow and NumPy
+    only, as a server would; a `.tflite` file by one that imports the
+    LiteRT interpreter (`ai_edge_litert`) and NumPy only, through
+    `keras_mm.export.LiteRTModel`. Probabilities (or logits, or regression
+    predictions) must be within `tolerance` of `model.predict`; captions
+    and transcripts must equal `model.generate` (greedy) and
+    `model.transcribe` exactly. For the `encoded_images` signatures, pass
+    pixels: they are PNG-encoded (losslessly) for the request.
+
+    Args:
+        path: str. The SavedModel's version directory or the `.tflite`
+            file, as `keras_mm.export.saved_model` or `tflite` returned.
+        model: the Keras model that was exported.
+        sample_inputs: raw inputs, as `model.predict` (a dict), `generate`
+            or `transcribe` take them; waveforms of one length.
+        signature: str. The SavedModel signature. Defaults to
+            `"serving_default"`.
+        tolerance: float or `None`. Largest allowed absolute difference.
+            Defaults to `1e-4` for a SavedModel, `1e-3` for TFLite (whose
+            kernels differ from TensorFlow's); quantized files need more.
+
+    Returns:
+        float, the largest absolute difference (`0.0` for strings that
+        match).
+
+    Raises:
+        ValueError: when the outputs differ by more than `tolerance`, or
+            strings differ (the message shows the first differences).
+
+    Example:
+
+    ```python
+    path = keras_mm.export.saved_model(model, "savedmodels/classifier")
+    keras_mm.export.verify(path, model, {"images": pixels, "text": texts})
+    ```
+    """
+    path = os.fspath(path)
+    litert = path.endswith(".tflite")
+    if litert and not os.path.isfile(path):
+        raise ValueError(f"No such TFLite file: {path}")
+    if not litert and not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ValueError(
+            f"{path} is not a SavedModel directory (no saved_model.pb) nor "
+            "a .tflite file. Pass what `keras_mm.export.saved_model` or "
+            "`tflite` returned."
+        )
+    if tolerance is None:
+        tolerance = 1e-3 if litert else 1e-4
+    request_inputs = sample_inputs
+    if not litert and isinstance(sample_inputs, dict):
+        request_inputs = _token_ids(model, sample_inputs)
+    request = _request(
+        model,
+        request_inputs,
+        encode_images=not litert and signature.startswith("encoded"),
+    )
+    if litert:
+        served = _call(
+            _RUN_LITERT, [path], request, f"Running {path} with LiteRT"
+        )
+    else:
+        served = _call(
+            _CALL_SAVED_MODEL,
+            [path, signature],
+            request,
+            f"Calling signature '{signature}' of {path} in a "
+            "TensorFlow-only process",
+        )
+    expected = _expected(model, sample_inputs)
+    if "outputs" in expected:
+        name = next((k for k in _FLOAT_OUTPUTS if k in served), None)
+        if name is None:
+            raise ValueError(
+                f"Signature '{signature}' returned {sorted(served)}, none of "
+                f"{list(_FLOAT_OUTPUTS)}."
+            )
+        expected = {name: expected["outputs"]}
+    difference = 0.0
+    for name, value in expected.items():
+        got = served[name]
+        if name in _FLOAT_OUTPUTS:
+            value = np.asarray(value, "float32").reshape(got.shape)
+            difference = max(difference, float(np.max(np.abs(got - value))))
+            continue
+        wrong = [
+            (i, want, have)
+            for i, (want, have) in enumerate(zip(value, got.tolist()))
+            if want != have
+        ]
+        if wrong or len(value) != len(got):
+            shown = "; ".join(
+                f"row {i}: Keras {want!r}, served {have!r}"
+                for i, want, have in wrong[:3]
+            )
+            raise ValueError(
+                f"The served {name} differ from the Keras model's in "
+                f"{len(wrong)} of {len(value)} rows: {shown}"
+            )
+    if difference > tolerance:
+        raise ValueError(
+            f"The served outputs differ from the Keras model's by up to "
+            f"{difference:.3g}, more than tolerance={tolerance}."
+        )
+    return difference

@@ -1,0 +1,61 @@
+"""Runs an export under the TensorFlow backend, for models of other ones.
+
+    KERAS_BACKEND=tensorflow python -m keras_mm.export.worker \\
+        saved_model|tflite PATH [options] MODEL.keras
+"""
+
+import argparse
+import os
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("format", choices=["saved_model", "tflite"])
+    parser.add_argument("path")
+    parser.add_argument("model")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--model-inputs", action="store_true")
+    parser.add_argument("--quantization")
+    parser.add_argument("--representative-data")
+    args = parser.parse_args(argv)
+    if os.environ.get("KERAS_BACKEND") != "tensorflow":
+        raise SystemExit("Run this with KERAS_BACKEND=tensorflow.")
+    import keras
+
+    import keras_mm  # noqa: F401, registers the classes to load.
+    from keras_mm.export.saved_model import saved_model
+    from keras_mm.export.tflite import from_arrays
+    from keras_mm.export.tflite import tflite
+
+    model = keras.saving.load_model(args.model)
+    try:
+        if args.format == "tflite":
+            data = None
+            if args.representative_data:
+                import numpy as np
+
+                with np.load(args.representative_data) as arrays:
+                    data = from_arrays(dict(arrays))
+            tflite(
+                model,
+                args.path,
+                quantization=args.quantization,
+                representative_data=data,
+                overwrite=args.overwrite,
+            )
+            return
+        saved_model(
+            model,
+            args.path,
+            overwrite=args.overwrite,
+            raw_inputs=not args.model_inputs,
+        )
+    except ValueError as error:
+        # The parent raises this line as its own ValueError.
+        print(f"ValueError: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

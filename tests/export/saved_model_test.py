@@ -1,0 +1,306 @@
+"""SavedModel export: raw-input signatures checked in a TensorFlow-only
+process, on every backend (JAX exports through a TensorFlow child)."""
+
+import contextlib
+import io
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import keras_mm
+from keras_mm import cli
+from keras_mm.export.saved_model import version_path
+from keras_mm.export.saved_model import write_atomically
+from tests.encoders.text_test import tiny_bert
+from tests.test_case import TestCase
+
+TEXTS = ["a red circle", "a blue square", "two green crosses", ""]
+CAPTIONS = ["a red circle.", "two blue squares, on grass", "a cross"]
+SAMPLE_RATE = 8000
+
+
+def scramble(layer, scale=3.0, seed=0):
+    """Large random weights, so an untrained model's decoded outputs vary
+    with its inputs (instead of one repeated token)."""
+    rng = np.random.default_rng(seed)
+    for weight in layer.weights:
+        weight.assign(scale * rng.normal(size=weight.shape))
+
+
+def scramble_captioner(model):
+    """Weights under which an untrained captioner's captions differ from
+    image to image."""
+    scramble(model.logits_dense)
+    scramble(model.encoder_projection, scale=1.0)
+    rng = np.random.default_rng(1)
+    for weight in model.encoder.weights:
+        if "kernel" in weight.path:
+            weight.assign(0.5 * rng.normal(size=weight.shape))
+
+
+def inputs(n=4):
+    rng = np.random.default_rng(0)
+    # Two-tone images, far apart from one another.
+    images = np.zeros((n, 32, 32, 3), "uint8")
+    images[:] = rng.integers(0, 256, (n, 1, 1, 3))
+    images[:, :16] = 255 - images[:, :16]
+    return {
+        "images": images,
+        "text": TEXTS[:n],
+        "audio": (0.3 * rng.normal(size=(n, SAMPLE_RATE // 2))).astype("f4"),
+    }
+
+
+def classifier(**kwargs):
+    vocab = keras_mm.encoders.text_vocabulary(TEXTS)
+    return keras_mm.build_classifier(
+        {
+            "images": keras_mm.encoders.image(
+                "cnn_small", image_shape=(32, 32, 3)
+            ),
+            "text": keras_mm.encoders.text(
+                "transformer_small", vocabulary=vocab, sequence_length=6
+            ),
+            "audio": keras_mm.encoders.audio(
+                sample_rate=SAMPLE_RATE,
+                max_duration=0.5,
+                num_mel_bins=16,
+                hidden_dim=16,
+            ),
+        },
+        num_classes=3,
+        hidden_dim=16,
+        **kwargs,
+    )
+
+
+class SavedModelTest(TestCase):
+    @pytest.mark.slow
+    def test_three_modality_classifier_serves_raw_inputs(self):
+        model = classifier(fusion="cross_attention", allow_missing=["text"])
+        x = inputs()
+        root = os.path.join(self.get_temp_dir(), "classifier")
+        path = keras_mm.export.saved_model(model, root)
+        self.assertEqual(path, os.path.join(root, "1"))
+        self.assertTrue(os.path.isfile(os.path.join(path, "saved_model.pb")))
+        # Left alone: only the version directory, no staging leftovers.
+        self.assertEqual(os.listdir(root), ["1"])
+        self.assertLess(keras_mm.export.verify(path, model, x), 1e-4)
+        self.assertLess(
+            keras_mm.export.verify(path, model, x, signature="encoded_images"),
+            1e-4,
+        )
+        without_text = {k: v for k, v in x.items() if k != "text"}
+        self.assertLess(
+            keras_mm.export.verify(
+                path, model, without_text, signature="without_text"
+            ),
+            1e-4,
+        )
+        # The empty text (row 3) counts as missing, in Keras and served.
+        # A request of the wrong dtype says what to send.
+        bad = dict(x, images=x["images"].astype("float32"))
+        with self.assertRaisesRegex(ValueError, "must be uint8"):
+            keras_mm.export.verify(path, model, bad)
+        # The next export is version 2; version 1 is never overwritten
+        # without `overwrite=True`.
+        with self.assertRaisesRegex(ValueError, "already exists"):
+            keras_mm.export.saved_model(model, path)
+        self.assertEqual(
+            keras_mm.export.saved_model(model, root),
+            os.path.join(root, "2"),
+        )
+
+    @pytest.mark.slow
+    def test_image_captioner_generates_captions_in_the_graph(self):
+        model = keras_mm.build_captioner(
+            keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3)),
+            keras_mm.encoders.text_vocabulary(CAPTIONS),
+            sequence_length=8,
+            num_layers=1,
+            hidden_dim=16,
+        )
+        scramble_captioner(model)
+        images = inputs()["images"]
+        captions = model.generate(images)
+        self.assertGreater(len(set(captions)), 1)  # The check can fail.
+        path = keras_mm.export.saved_model(
+            model, os.path.join(self.get_temp_dir(), "captioner", "3")
+        )
+        self.assertEqual(os.path.basename(path), "3")
+        self.assertEqual(keras_mm.export.verify(path, model, images), 0.0)
+        self.assertEqual(
+            keras_mm.export.verify(
+                path, model, images, signature="encoded_images"
+            ),
+            0.0,
+        )
+
+    @pytest.mark.slow
+    def test_speech_recognizer_and_audio_captioner_serve_strings(self):
+        audio = inputs()["audio"]
+        asr = keras_mm.build_speech_recognizer(
+            list("abcdefgh '"),
+            sample_rate=SAMPLE_RATE,
+            max_duration=0.5,
+            hidden_dim=16,
+            num_layers=1,
+        )
+        scramble(asr.logits_dense)
+        transcripts = asr.transcribe(audio)
+        self.assertTrue(all(transcripts))
+        self.assertGreater(len(set(transcripts)), 1)
+        root = self.get_temp_dir()
+        path = keras_mm.export.saved_model(asr, os.path.join(root, "asr"))
+        self.assertEqual(keras_mm.export.verify(path, asr, audio), 0.0)
+
+        s2s = keras_mm.build_captioner(
+            keras_mm.encoders.audio(
+                sample_rate=SAMPLE_RATE,
+                max_duration=0.5,
+                num_mel_bins=16,
+                hidden_dim=16,
+            ),
+            keras_mm.encoders.text_vocabulary(CAPTIONS),
+            sequence_length=6,
+            num_layers=1,
+            hidden_dim=16,
+        )
+        scramble_captioner(s2s)
+        self.assertGreater(len(set(s2s.generate(audio))), 1)
+        path = keras_mm.export.saved_model(s2s, os.path.join(root, "s2s"))
+        self.assertEqual(keras_mm.export.verify(path, s2s, audio), 0.0)
+
+    @pytest.mark.slow
+    def test_keras_hub_tokenizer_serves_token_ids(self):
+        backbone, tokenizer = tiny_bert()
+        model = keras_mm.build_classifier(
+            {
+                "images": keras_mm.encoders.image(
+                    "cnn_small", image_shape=(32, 32, 3)
+                ),
+                "text": keras_mm.encoders.text(
+                    backbone, tokenizer=tokenizer, sequence_length=8
+                ),
+            },
+            num_classes=3,
+            hidden_dim=8,
+        )
+        x = {"images": inputs()["images"], "text": ["a red circle."] * 4}
+        root = os.path.join(self.get_temp_dir(), "bert")
+        with self.assertWarnsRegex(UserWarning, "take their token ids"):
+            path = keras_mm.export.saved_model(model, root)
+        # A stock TensorFlow loads it and serves the token ids (`verify`
+        # tokenizes the sample texts with the model's preprocessor).
+        self.assertLess(keras_mm.export.verify(path, model, x), 1e-4)
+
+    def test_model_without_preprocessor_serves_its_own_inputs(self):
+        # A SavedModel needs no fixed image size: any size is served.
+        images = keras.Input((None, None, 3), name="images")
+        outputs = keras.layers.Dense(2, activation="softmax")(
+            keras.layers.GlobalAveragePooling2D()(images)
+        )
+        model = keras_mm.models.PipelineModel({"images": images}, outputs)
+        path = keras_mm.export.saved_model(
+            model, os.path.join(self.get_temp_dir(), "plain")
+        )
+        for size in (8, 12):
+            x = {"images": np.random.rand(2, size, size, 3).astype("f4")}
+            self.assertLess(keras_mm.export.verify(path, model, x), 1e-5)
+        with self.assertRaisesRegex(ValueError, "no signature"):
+            keras_mm.export.verify(path, model, x, signature="encoded_images")
+
+    def test_verify_needs_a_saved_model(self):
+        with self.assertRaisesRegex(ValueError, "not a SavedModel"):
+            keras_mm.export.verify(self.get_temp_dir(), None, {})
+
+
+class LayoutTest(TestCase):
+    def test_version_path(self):
+        root = os.path.join(self.get_temp_dir(), "model")
+        self.assertEqual(version_path(root), os.path.join(root, "1"))
+        os.makedirs(os.path.join(root, "1"))
+        os.makedirs(os.path.join(root, "7"))
+        os.makedirs(os.path.join(root, "notes"))
+        self.assertEqual(version_path(root), os.path.join(root, "8"))
+        self.assertEqual(
+            version_path(os.path.join(root, "3")), os.path.join(root, "3")
+        )
+        with self.assertRaisesRegex(ValueError, "overwrite=True"):
+            version_path(os.path.join(root, "7"))
+        self.assertEqual(
+            version_path(os.path.join(root, "7"), overwrite=True),
+            os.path.join(root, "7"),
+        )
+
+    def test_failed_write_leaves_nothing_and_keeps_the_old_version(self):
+        root = self.get_temp_dir()
+        path = os.path.join(root, "1")
+
+        def write(target, content="new"):
+            os.makedirs(target)
+            with open(os.path.join(target, "saved_model.pb"), "w") as f:
+                f.write(content)
+
+        def fail(target):
+            write(target)
+            raise RuntimeError("conversion failed")
+
+        with self.assertRaisesRegex(RuntimeError, "conversion failed"):
+            write_atomically(path, fail)
+        self.assertEqual(os.listdir(root), [])
+        write_atomically(path, lambda target: write(target, "old"))
+        with self.assertRaisesRegex(RuntimeError, "conversion failed"):
+            write_atomically(path, fail, overwrite=True)
+        self.assertEqual(os.listdir(root), ["1"])
+        with open(os.path.join(path, "saved_model.pb")) as f:
+            self.assertEqual(f.read(), "old")
+        write_atomically(path, write, overwrite=True)
+        self.assertEqual(os.listdir(root), ["1"])
+        with open(os.path.join(path, "saved_model.pb")) as f:
+            self.assertEqual(f.read(), "new")
+
+
+class ExportCommandTest(TestCase):
+    @pytest.mark.slow
+    def test_export_command_writes_the_serving_layout(self):
+        model = keras_mm.build_classifier(
+            {"images": keras_mm.encoders.image("cnn_small", (32, 32, 3))},
+            num_classes=2,
+            hidden_dim=8,
+        )
+        tmp = self.get_temp_dir()
+        model_file = os.path.join(tmp, "scenes.keras")
+        model.save(model_file)
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            code = cli.main(
+                [
+                    "export",
+                    model_file,
+                    "--root",
+                    tmp,
+                    "--format",
+                    "saved_model,tflite",
+                ]
+            )
+        self.assertEqual(code, 0)
+        path = os.path.join(tmp, "scenes", "1")
+        self.assertIn(f"saved_model: {path}", output.getvalue())
+        x = {"images": inputs(2)["images"]}
+        self.assertLess(keras_mm.export.verify(path, model, x), 1e-4)
+        path = os.path.join(tmp, "scenes.tflite")
+        self.assertIn(f"tflite: {path}", output.getvalue())
+        self.assertLess(keras_mm.export.verify(path, model, x), 1e-3)
+
+    def test_export_command_refuses_bad_arguments(self):
+        tmp = self.get_temp_dir()
+        errors = io.StringIO()
+        with contextlib.redirect_stderr(errors), self.assertRaises(SystemExit):
+            cli.main(["export", os.path.join(tmp, "none.keras")])
+        self.assertIn("no such model file", errors.getvalue())
+        with contextlib.redirect_stderr(errors), self.assertRaises(SystemExit):
+            cli.main(["export", "m.keras", "--format", "onnx"])
+        self.assertIn("--format must list formats among", errors.getvalue())
