@@ -4,6 +4,7 @@ BENCHMARKS.md, not in tests)."""
 import pytest
 
 from benchmarks import captioner_generate_speed
+from benchmarks import export_benchmark
 from benchmarks import fusion_benchmark
 from benchmarks import paired_fusion_benchmark
 from benchmarks import speech_benchmark
@@ -127,3 +128,32 @@ class PairedFusionBenchmarkTest(TestCase):
         for *_, accuracy, seconds in rows:
             self.assertBetween(accuracy, 0.0, 1.0)
             self.assertGreater(seconds, 0.0)
+
+
+class ExportBenchmarkTest(TestCase):
+    @pytest.mark.slow
+    def test_runs_tiny(self):
+        output = self.get_temp_dir() + "/table.md"
+        rows, quantized = export_benchmark.main(
+            ["--tiny", "--repeats", "1", "--epochs", "1", "--output", output]
+        )
+        self.assertEqual(
+            [row["format"] for row in quantized],
+            [
+                "Keras",
+                "TFLite float32",
+                "TFLite dynamic",
+                "TFLite float16",
+                "TFLite int8",
+            ],
+        )
+        self.assertEqual(
+            [row["model"] for row in rows],
+            ["classifier", "captioner", "speech recognizer"],
+        )
+        for row in rows:
+            self.assertGreater(row["megabytes"], 0)
+            self.assertGreater(row["served_32"], 0)
+            self.assertGreater(row["tflite_1"], 0)
+        with open(output) as f:
+            self.assertIn("| speech recognizer |", f.read())

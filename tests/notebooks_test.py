@@ -60,3 +60,10 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         assert "Held-out accuracy" in text
         assert "UnfreezeEncoders: learning-rate multiplier" in text
         assert "'sparse_categorical_accuracy'" in text
+    if "export_and_serve" in path:
+        assert "DT_UINT8" in text  # saved_model_cli shows raw pixels.
+        assert "encoded_images: largest difference" in text
+        assert "must be uint8" in text  # The bad request's message.
+        assert "saved_model: " in text  # The export command.
+        assert "float32 labels agree with Keras: True" in text
+        assert "tflite: " in text

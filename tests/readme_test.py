@@ -85,3 +85,24 @@ class ReadmeTest(TestCase):
         texts = s2s.generate(test["audio"][:4])
         self.assertEqual(len(texts), 4)
         self.assertTrue(all(isinstance(t, str) for t in texts))
+
+    @pytest.mark.slow
+    def test_export_example(self):
+        (block,) = [b for b in python_blocks() if "export.saved_model" in b]
+        root = os.path.join(self.get_temp_dir(), "scenes")
+        self.assertIn('"savedmodels/scenes"', block)
+        namespace = {}
+        exec(block.replace('"savedmodels/scenes"', repr(root)), namespace)  # noqa: S102
+        self.assertEqual(namespace["path"], os.path.join(root, "1"))
+        labels = namespace["outputs"]["labels"].numpy()
+        expected = namespace["model"].predict(namespace["sample"], verbose=0)
+        np.testing.assert_array_equal(labels, expected.argmax(-1))
+        # The TFLite example continues the first.
+        (tflite,) = [b for b in python_blocks() if "export.tflite" in b]
+        path = os.path.join(self.get_temp_dir(), "scenes.tflite")
+        self.assertIn('"savedmodels/scenes.tflite"', tflite)
+        exec(  # noqa: S102
+            tflite.replace('"savedmodels/scenes.tflite"', repr(path)),
+            namespace,
+        )
+        self.assertTrue(os.path.isfile(path.replace(".tflite", ".json")))
