@@ -36,12 +36,9 @@ import keras_mm
 SAMPLE_RATE = 16000
 
 
-def models(tiny):
-    size = 32 if tiny else 64
-    texts = ["the circles are red", "the word is cat", "two blue squares"]
-    vocab = keras_mm.encoders.text_vocabulary(texts)
-    width = 16 if tiny else 128
-    classifier = keras_mm.build_classifier(
+def scenes_classifier(size, vocab, hidden_dim=128):
+    """Images and statements, fused by cross-attention."""
+    return keras_mm.build_classifier(
         {
             "images": keras_mm.encoders.image(
                 "cnn_small", image_shape=(size, size, 3)
@@ -52,8 +49,16 @@ def models(tiny):
         },
         num_classes=3,
         fusion="cross_attention",
-        hidden_dim=width,
+        hidden_dim=hidden_dim,
     )
+
+
+def models(tiny):
+    size = 32 if tiny else 64
+    texts = ["the circles are red", "the word is cat", "two blue squares"]
+    vocab = keras_mm.encoders.text_vocabulary(texts)
+    width = 16 if tiny else 128
+    classifier = scenes_classifier(size, vocab, width)
     captioner = keras_mm.build_captioner(
         keras_mm.encoders.image("cnn_small", image_shape=(size, size, 3)),
         vocab,
@@ -117,18 +122,7 @@ def quantization_rows(args):
     )
     train, test = data["train"], data["test"]
     vocab = keras_mm.encoders.text_vocabulary(train["statements"])
-    model = keras_mm.build_classifier(
-        {
-            "images": keras_mm.encoders.image(
-                "cnn_small", image_shape=(size, size, 3)
-            ),
-            "text": keras_mm.encoders.text(
-                "transformer_small", vocabulary=vocab, sequence_length=16
-            ),
-        },
-        num_classes=3,
-        fusion="cross_attention",
-    )
+    model = scenes_classifier(size, vocab)
 
     def x(part):
         return {"images": part["images"], "text": part["statements"]}

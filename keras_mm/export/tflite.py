@@ -49,6 +49,19 @@ def _audio_spec(preprocessor):
     }
 
 
+def _waveform_specs(key, preprocessor):
+    """`KEY` float32 waveforms padded to the model's length, and their
+    bool `KEY_padding_mask`."""
+    import tensorflow as tf
+
+    shape = (None, preprocessor.num_samples)
+    mask = f"{key}_padding_mask"
+    return {
+        key: tf.TensorSpec(shape, tf.float32, key),
+        mask: tf.TensorSpec(shape, tf.bool, mask),
+    }
+
+
 def _classifier_plan(model):
     """`(assets, specs, to_model_inputs)` of a classifier."""
     import tensorflow as tf
@@ -76,13 +89,7 @@ def _classifier_plan(model):
             )
         elif isinstance(layer, AudioPreprocessor):
             inputs[key] = _audio_spec(layer)
-            for name, dtype in (
-                (key, tf.float32),
-                (f"{key}_padding_mask", tf.bool),
-            ):
-                specs[name] = tf.TensorSpec(
-                    (None, layer.num_samples), dtype, name
-                )
+            specs.update(_waveform_specs(key, layer))
         elif layer is None and len(model.input[key].shape) == 4:
             tensor = model.input[key]
             spec = _image_spec(key, tensor.shape, _consumer(model, tensor))
@@ -134,14 +141,7 @@ def _plan(model):
 
     if isinstance(model, SpeechRecognizer):
         layer = model.preprocessor.audio_preprocessor
-        specs = {
-            "audio": tf.TensorSpec(
-                (None, layer.num_samples), tf.float32, "audio"
-            ),
-            "audio_padding_mask": tf.TensorSpec(
-                (None, layer.num_samples), tf.bool, "audio_padding_mask"
-            ),
-        }
+        specs = _waveform_specs("audio", layer)
         assets = {
             "kind": "speech_recognizer",
             "inputs": {"audio": _audio_spec(layer)},
@@ -172,14 +172,7 @@ def _plan(model):
             }
         else:
             layer = model.preprocessor.input_preprocessor
-            specs = {
-                "audio": tf.TensorSpec(
-                    (None, layer.num_samples), tf.float32, "audio"
-                ),
-                "audio_padding_mask": tf.TensorSpec(
-                    (None, layer.num_samples), tf.bool, "audio_padding_mask"
-                ),
-            }
+            specs = _waveform_specs("audio", layer)
             inputs = {"audio": _audio_spec(layer)}
         assets = {
             "kind": "captioner",

@@ -40,6 +40,32 @@ def scramble_captioner(model):
             weight.assign(0.5 * rng.normal(size=weight.shape))
 
 
+def image_captioner():
+    """A tiny captioner whose captions differ from image to image."""
+    model = keras_mm.build_captioner(
+        keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3)),
+        keras_mm.encoders.text_vocabulary(CAPTIONS),
+        sequence_length=8,
+        num_layers=1,
+        hidden_dim=16,
+    )
+    scramble_captioner(model)
+    return model
+
+
+def speech_recognizer():
+    """A tiny recognizer whose transcripts are not empty."""
+    model = keras_mm.build_speech_recognizer(
+        list("abcdefgh '"),
+        sample_rate=SAMPLE_RATE,
+        max_duration=0.5,
+        hidden_dim=16,
+        num_layers=1,
+    )
+    scramble(model.logits_dense)
+    return model
+
+
 def inputs(n=4):
     rng = np.random.default_rng(0)
     # Two-tone images, far apart from one another.
@@ -115,14 +141,7 @@ class SavedModelTest(TestCase):
 
     @pytest.mark.slow
     def test_image_captioner_generates_captions_in_the_graph(self):
-        model = keras_mm.build_captioner(
-            keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3)),
-            keras_mm.encoders.text_vocabulary(CAPTIONS),
-            sequence_length=8,
-            num_layers=1,
-            hidden_dim=16,
-        )
-        scramble_captioner(model)
+        model = image_captioner()
         images = inputs()["images"]
         captions = model.generate(images)
         self.assertGreater(len(set(captions)), 1)  # The check can fail.
@@ -141,14 +160,7 @@ class SavedModelTest(TestCase):
     @pytest.mark.slow
     def test_speech_recognizer_and_audio_captioner_serve_strings(self):
         audio = inputs()["audio"]
-        asr = keras_mm.build_speech_recognizer(
-            list("abcdefgh '"),
-            sample_rate=SAMPLE_RATE,
-            max_duration=0.5,
-            hidden_dim=16,
-            num_layers=1,
-        )
-        scramble(asr.logits_dense)
+        asr = speech_recognizer()
         transcripts = asr.transcribe(audio)
         self.assertTrue(all(transcripts))
         self.assertGreater(len(set(transcripts)), 1)

@@ -3,16 +3,19 @@ LiteRT interpreter alone, on every backend."""
 
 import os
 
+import keras
 import numpy as np
 import pytest
 
 import keras_mm
+from keras_mm.export import litert_runner
+from keras_mm.layers import CaptionPreprocessor
+from keras_mm.layers import WordTokenizer
 from tests.export.saved_model_test import CAPTIONS
-from tests.export.saved_model_test import SAMPLE_RATE
 from tests.export.saved_model_test import classifier
+from tests.export.saved_model_test import image_captioner
 from tests.export.saved_model_test import inputs
-from tests.export.saved_model_test import scramble
-from tests.export.saved_model_test import scramble_captioner
+from tests.export.saved_model_test import speech_recognizer
 from tests.test_case import TestCase
 
 
@@ -54,14 +57,7 @@ class TFLiteTest(TestCase):
     def test_captioner_and_speech_recognizer_decode_the_same(self):
         x = inputs()
         tmp = self.get_temp_dir()
-        captioner = keras_mm.build_captioner(
-            keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3)),
-            keras_mm.encoders.text_vocabulary(CAPTIONS),
-            sequence_length=8,
-            num_layers=1,
-            hidden_dim=16,
-        )
-        scramble_captioner(captioner)
+        captioner = image_captioner()
         self.assertGreater(len(set(captioner.generate(x["images"]))), 1)
         path = keras_mm.export.tflite(
             captioner, os.path.join(tmp, "captioner.tflite")
@@ -69,14 +65,7 @@ class TFLiteTest(TestCase):
         self.assertEqual(
             keras_mm.export.verify(path, captioner, x["images"]), 0.0
         )
-        recognizer = keras_mm.build_speech_recognizer(
-            list("abcdefgh '"),
-            sample_rate=SAMPLE_RATE,
-            max_duration=0.5,
-            hidden_dim=16,
-            num_layers=1,
-        )
-        scramble(recognizer.logits_dense)
+        recognizer = speech_recognizer()
         transcripts = recognizer.transcribe(x["audio"])
         self.assertTrue(all(transcripts))
         path = keras_mm.export.tflite(
@@ -110,3 +99,30 @@ class TFLiteTest(TestCase):
         with self.assertRaisesRegex(ValueError, "overwrite=True"):
             keras_mm.export.tflite(model, path)
         self.assertEqual(os.listdir(tmp), ["m.tflite"])
+
+    def test_dynamic_image_size_is_refused(self):
+        # A SavedModel serves any size; a TFLite file needs a fixed one.
+        images = keras.Input((None, None, 3), name="images")
+        outputs = keras.layers.Dense(2)(
+            keras.layers.GlobalAveragePooling2D()(images)
+        )
+        model = keras_mm.models.PipelineModel({"images": images}, outputs)
+        tmp = self.get_temp_dir()
+        with self.assertRaisesRegex(ValueError, "fixed `image_shape`"):
+            keras_mm.export.tflite(model, os.path.join(tmp, "m.tflite"))
+        self.assertEqual(os.listdir(tmp), [])
+
+    def test_runner_text_matches_the_layers(self):
+        # The runner stands alone (NumPy only), so it repeats the
+        # tokenizer and the caption detokenizer; they must agree.
+        texts = CAPTIONS + ["Two RED, squares!", "", "unknown (words) here."]
+        vocab = keras_mm.encoders.text_vocabulary(CAPTIONS)
+        np.testing.assert_array_equal(
+            litert_runner.tokenize(texts, vocab, 6),
+            WordTokenizer(vocab, 6)(texts)["token_ids"],
+        )
+        ids = np.random.default_rng(0).integers(0, len(vocab), (50, 9))
+        self.assertEqual(
+            litert_runner.captions_from_ids(ids, vocab),
+            CaptionPreprocessor(vocab, 8).detokenize(ids),
+        )
