@@ -5,8 +5,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 
 import keras
+
+
+class ExportWarning(UserWarning):
+    """A warning of an export, also when it ran in a child process."""
 
 
 def version_path(path, overwrite=False):
@@ -70,6 +75,10 @@ def run_under_tensorflow(model, args):
             capture_output=True,
             text=True,
         )
+    # The child's export warnings are the caller's.
+    for line in result.stderr.splitlines():
+        if line.startswith("ExportWarning: "):
+            warnings.warn(line[len("ExportWarning: ") :], ExportWarning)
     if result.returncode:
         lines = result.stderr.strip().splitlines()
         errors = [line for line in lines if line.startswith("ValueError: ")]

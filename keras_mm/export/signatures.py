@@ -15,6 +15,7 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from keras_mm.export.saved_model import ExportWarning
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.caption_preprocessor import _CLOSING_PUNCTUATION
 from keras_mm.layers.caption_preprocessor import END_TOKEN_ID
@@ -24,19 +25,11 @@ from keras_mm.layers.word_tokenizer import SPECIAL_TOKENS
 from keras_mm.layers.word_tokenizer import WordTokenizer
 from keras_mm.models.captioner import Captioner
 from keras_mm.models.speech_recognizer import SpeechRecognizer
+from keras_mm.utils.inputs import consumer
 
 # Requests of these signatures send images as encoded JPEG, PNG, GIF or
 # BMP bytes instead of pixels.
 ENCODED_IMAGES = "encoded_images"
-
-
-def _consumer(model, tensor):
-    """The layer of `model` that takes the input `tensor`."""
-    for layer in model.layers:
-        for node in layer._inbound_nodes:
-            if any(t is tensor for t in node.input_tensors):
-                return layer
-    return None
 
 
 def _image_spec(key, shape, layer):
@@ -119,7 +112,7 @@ def _raw_spec(model, key, preprocessor):
         return tf.TensorSpec((None, None), tf.float32, key)
     tensor = model.input[key]
     if len(tensor.shape) == 4:
-        return _image_spec(key, tensor.shape, _consumer(model, tensor))
+        return _image_spec(key, tensor.shape, consumer(model, tensor))
     return tf.TensorSpec(tensor.shape, tensor.dtype, key)
 
 
@@ -205,6 +198,7 @@ def _classifier_functions(model, raw_inputs):
             "`KEY_padding_mask`, ... Tokenize on the client with "
             "`model.preprocessor.preprocessors[KEY]` (or the KerasHub "
             "tokenizer of the preset).",
+            ExportWarning,
             stacklevel=3,
         )
     specs = {}

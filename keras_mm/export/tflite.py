@@ -16,6 +16,7 @@ from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.word_tokenizer import WordTokenizer
 from keras_mm.models.captioner import Captioner
 from keras_mm.models.speech_recognizer import SpeechRecognizer
+from keras_mm.utils.inputs import consumer
 
 QUANTIZATIONS = (None, "dynamic", "float16", "int8")
 
@@ -66,7 +67,6 @@ def _classifier_plan(model):
     """`(assets, specs, to_model_inputs)` of a classifier."""
     import tensorflow as tf
 
-    from keras_mm.export.signatures import _consumer
     from keras_mm.export.signatures import _image_spec
 
     preprocessors = getattr(model.preprocessor, "preprocessors", {})
@@ -92,7 +92,7 @@ def _classifier_plan(model):
             specs.update(_waveform_specs(key, layer))
         elif layer is None and len(model.input[key].shape) == 4:
             tensor = model.input[key]
-            spec = _image_spec(key, tensor.shape, _consumer(model, tensor))
+            spec = _image_spec(key, tensor.shape, consumer(model, tensor))
             if None in spec.shape[1:]:
                 raise ValueError(
                     f"Input '{key}' has no fixed size, shape "

@@ -7,6 +7,7 @@
 import argparse
 import os
 import sys
+import warnings
 
 
 def main(argv=None):
@@ -24,10 +25,17 @@ def main(argv=None):
     import keras
 
     import keras_mm  # noqa: F401, registers the classes to load.
+    from keras_mm.export.saved_model import ExportWarning
     from keras_mm.export.saved_model import saved_model
     from keras_mm.export.tflite import from_arrays
     from keras_mm.export.tflite import tflite
 
+    def show(message, category, *args, **kwargs):
+        # The parent re-raises these lines as its own warnings.
+        if issubclass(category, ExportWarning):
+            print(f"ExportWarning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
     model = keras.saving.load_model(args.model)
     try:
         if args.format == "tflite":

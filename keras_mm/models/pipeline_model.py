@@ -7,6 +7,27 @@ from keras_mm.data.frames import load_frame
 from keras_mm.data.pipeline import make_dataset
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.image_preprocessing import image_shapes
+from keras_mm.utils.inputs import consumer
+
+
+def _share_encoder_preprocessors(model):
+    """Makes each per-input preprocessor of a loaded model the very object
+    of the encoder that takes that input, as when it was built. Saving
+    wrote the assets of a shared preprocessor (a KerasHub tokenizer's
+    vocabulary) once, under the encoder; two copies on loading would leave
+    one without its assets."""
+    preprocessors = getattr(model.preprocessor, "preprocessors", None)
+    if not preprocessors or not isinstance(model.input, dict):
+        return
+    for key, layer in preprocessors.items():
+        if key not in model.input:
+            continue
+        encoder = consumer(model, model.input[key])
+        own = getattr(encoder, "preprocessor", None)
+        if own is not None and (
+            keras.layers.serialize(own) == keras.layers.serialize(layer)
+        ):
+            preprocessors[key] = own
 
 
 @keras_mm_export
@@ -82,6 +103,7 @@ class PipelineModel(keras.Model):
         model = super().from_config(config, custom_objects=custom_objects)
         if preprocessor is not None:
             model.preprocessor = keras.layers.deserialize(preprocessor)
+            _share_encoder_preprocessors(model)
         return model
 
     def compile(self, optimizer="rmsprop", *args, **kwargs):

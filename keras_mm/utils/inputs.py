@@ -1,4 +1,5 @@
-"""Fresh `keras.Input`s shaped like existing symbolic tensors."""
+"""Fresh `keras.Input`s shaped like existing symbolic tensors, and the
+layer that takes a model's input."""
 
 import keras
 
@@ -19,3 +20,14 @@ def inputs_like(tensors, name=None):
         dtype=tensors.dtype,
         name=name or tensors.name,
     )
+
+
+def consumer(model, tensor):
+    """The layer of functional `model` that takes the symbolic `tensor` (a
+    leaf of `model.input`, or a dict of them), or `None`."""
+    leaves = keras.tree.flatten(tensor)
+    for layer in model.layers:
+        for node in layer._inbound_nodes:
+            if any(t is leaf for t in node.input_tensors for leaf in leaves):
+                return layer
+    return None

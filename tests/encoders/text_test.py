@@ -138,6 +138,33 @@ class TextEncoderTest(TestCase):
         self.assertEqual(out["sequence_output"].shape, (2, 8, 4))
         self.assertEqual(out["pooled_output"].shape, (2, 4))
 
+    def test_classifier_with_keras_hub_tokenizer_saves_and_loads(self):
+        # The classifier's preprocessor and the encoder's share the
+        # tokenizer, whose vocabulary is saved once, as an asset.
+        backbone, tokenizer = tiny_bert()
+        model = keras_mm.build_classifier(
+            {
+                "text": keras_mm.encoders.text(
+                    backbone, tokenizer=tokenizer, sequence_length=8
+                )
+            },
+            num_classes=3,
+            hidden_dim=8,
+        )
+        texts = ["a red circle.", "a circle"]
+        path = self.get_temp_dir() + "/model.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assertAllClose(
+            loaded.predict({"text": texts}, verbose=0),
+            model.predict({"text": texts}, verbose=0),
+            atol=1e-6,
+        )
+        self.assertIs(
+            loaded.preprocessor.preprocessors["text"],
+            loaded.get_layer("text_encoder").preprocessor,
+        )
+
     def test_local_preset_directory(self):
         backbone, tokenizer = tiny_bert()
         directory = self.get_temp_dir()

@@ -202,7 +202,9 @@ class SavedModelTest(TestCase):
         )
         x = {"images": inputs()["images"], "text": ["a red circle."] * 4}
         root = os.path.join(self.get_temp_dir(), "bert")
-        with self.assertWarnsRegex(UserWarning, "take their token ids"):
+        with self.assertWarnsRegex(
+            keras_mm.export.ExportWarning, "take their token ids"
+        ):
             path = keras_mm.export.saved_model(model, root)
         # A stock TensorFlow loads it and serves the token ids (`verify`
         # tokenizes the sample texts with the model's preprocessor).
