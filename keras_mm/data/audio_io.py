@@ -7,7 +7,9 @@ import re
 import keras
 import numpy as np
 import scipy.signal
-import tensorflow as tf
+
+from keras_mm.utils.tf_utils import require_tensorflow
+from keras_mm.utils.tf_utils import tf
 
 
 def resample(waveform, orig_rate, target_rate):
@@ -95,6 +97,7 @@ def read_audio(path, sample_rate=16000):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"Cannot read audio file '{path}': no such file.")
+    require_tensorflow("`read_audio`")
     waveform = None
     if path.lower().endswith(".wav"):
         try:

@@ -6,10 +6,11 @@ import warnings
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_mm.data.audio_io import _op_error_message
 from keras_mm.data.audio_io import read_audio
+from keras_mm.utils.tf_utils import require_tensorflow
+from keras_mm.utils.tf_utils import tf
 
 # `load_frame` shows a progress bar when it reads more files than this.
 _PROGRESS_BAR_MIN_FILES = 1000
@@ -89,6 +90,7 @@ def _resize(image, image_size):
 
 def _decode_image(path):
     """Decodes an image file to uint8 `(h, w, c)`; raises `_CellError`."""
+    require_tensorflow("Reading image files")
     if not os.path.isfile(path):
         raise _CellError("no such file.")
     try:

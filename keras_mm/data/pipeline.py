@@ -1,9 +1,10 @@
 """tf.data pipelines that feed any Keras backend."""
 
 import keras
-import tensorflow as tf
 
 from keras_mm.layers.preprocessing_layer import to_tf
+from keras_mm.utils.tf_utils import require_tensorflow
+from keras_mm.utils.tf_utils import tf
 
 
 def _num_rows(x):
@@ -25,6 +26,7 @@ def make_dataset(
         map_fn: callable `(x, y, sample_weight) -> batch`, run on each
             batch in parallel (a preprocessor), or `None`.
     """
+    require_tensorflow("`make_dataset`")
     if isinstance(x, tf.data.Dataset):
         dataset = x
     else:

@@ -4,7 +4,6 @@ import collections
 
 import keras
 import keras_hub
-import tensorflow as tf
 
 from keras_mm.encoders.encoder import Encoder
 from keras_mm.encoders.presets import is_preset
@@ -13,6 +12,8 @@ from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
 from keras_mm.layers.word_tokenizer import SPECIAL_TOKENS
 from keras_mm.layers.word_tokenizer import WordTokenizer
 from keras_mm.utils.inputs import inputs_like
+from keras_mm.utils.tf_utils import require_tensorflow
+from keras_mm.utils.tf_utils import tf
 from keras_mm.utils.validation import check_integers
 
 BUILTINS = {
@@ -55,6 +56,7 @@ def text_vocabulary(texts, vocabulary_size=1000, lowercase=True):
             "`texts` must be a list of strings, not one string. Received: "
             f"texts={texts!r}"
         )
+    require_tensorflow("`text_vocabulary`")
     splitter = WordTokenizer(list(SPECIAL_TOKENS), 1, lowercase=lowercase)
     if not isinstance(texts, tf.data.Dataset):
         texts = tf.data.Dataset.from_tensor_slices(tf.constant(list(texts)))

@@ -13,7 +13,6 @@ import warnings
 
 import keras
 import keras_hub
-import tensorflow as tf
 
 from keras_mm.export.saved_model import ExportWarning
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
@@ -26,6 +25,7 @@ from keras_mm.layers.word_tokenizer import WordTokenizer
 from keras_mm.models.captioner import Captioner
 from keras_mm.models.speech_recognizer import SpeechRecognizer
 from keras_mm.utils.inputs import consumer
+from keras_mm.utils.tf_utils import tf
 
 # Requests of these signatures send images as encoded JPEG, PNG, GIF or
 # BMP bytes instead of pixels.

@@ -6,10 +6,10 @@ import sys
 import tempfile
 
 import numpy as np
-import tensorflow as tf
 
 from keras_mm.models.captioner import Captioner
 from keras_mm.models.speech_recognizer import SpeechRecognizer
+from keras_mm.utils.tf_utils import tf
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # Both scripts stand alone: the checking process imports TensorFlow (or

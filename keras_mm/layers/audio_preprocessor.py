@@ -1,12 +1,12 @@
 import keras
-import tensorflow as tf
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.layers.preprocessing_layer import PreprocessingLayer
+from keras_mm.utils.tf_utils import tf
 from keras_mm.utils.validation import check_integers
 
 # Integer PCM samples and the value of full scale.
-_PCM_SCALE = {tf.int16: 2.0**15, tf.int32: 2.0**31}
+_PCM_SCALE = {"int16": 2.0**15, "int32": 2.0**31}
 _MAX_CHANNELS = 8
 
 
@@ -82,8 +82,8 @@ class AudioPreprocessor(PreprocessingLayer):
                 "audio files, use `keras_mm.data.read_audio(path, "
                 "sample_rate)`."
             )
-        if audio.dtype in _PCM_SCALE:
-            audio = tf.cast(audio, "float32") / _PCM_SCALE[audio.dtype]
+        if audio.dtype.name in _PCM_SCALE:
+            audio = tf.cast(audio, "float32") / _PCM_SCALE[audio.dtype.name]
         elif audio.dtype.is_floating:
             audio = tf.cast(audio, "float32")
         else:

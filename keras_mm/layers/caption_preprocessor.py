@@ -1,11 +1,11 @@
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.layers.preprocessing_layer import PreprocessingLayer
 from keras_mm.layers.word_tokenizer import SPECIAL_TOKENS
 from keras_mm.layers.word_tokenizer import WordTokenizer
+from keras_mm.utils.tf_utils import tf
 from keras_mm.utils.validation import check_integers
 
 START_TOKEN_ID = SPECIAL_TOKENS.index("[START]")

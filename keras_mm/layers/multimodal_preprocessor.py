@@ -2,10 +2,10 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.layers.preprocessing_layer import PreprocessingLayer
+from keras_mm.utils.tf_utils import tf
 
 
 def is_missing(value):

@@ -1,8 +1,9 @@
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.utils.tf_utils import require_tensorflow
+from keras_mm.utils.tf_utils import tf
 
 
 def to_tf(x):
@@ -60,6 +61,7 @@ class PreprocessingLayer(keras.layers.Layer):
         self.built = True
 
     def __call__(self, x, y=None, sample_weight=None, **kwargs):
+        require_tensorflow(f"`{type(self).__name__}`")
         eager = tf.executing_eagerly()
         if eager:
             x, y, sample_weight = to_tf((x, y, sample_weight))

@@ -1,9 +1,9 @@
 import keras
-import tensorflow as tf
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.preprocessing_layer import PreprocessingLayer
+from keras_mm.utils.tf_utils import tf
 from keras_mm.utils.validation import check_integers
 
 # CTC's blank symbol; characters are `1 + vocabulary.index(char)`.
@@ -92,13 +92,15 @@ class SpeechPreprocessor(PreprocessingLayer):
         self.num_samples = self.audio_preprocessor.num_samples
         self.max_label_length = max_label_length
         self.lowercase = lowercase
-        self._lookup = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(self.vocabulary),
-                tf.range(1, len(self.vocabulary) + 1, dtype="int32"),
-            ),
-            default_value=BLANK_ID,
-        )
+        self._lookup = None
+        if tf is not None:  # Without TensorFlow the layer refuses to run.
+            self._lookup = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(
+                    tf.constant(self.vocabulary),
+                    tf.range(1, len(self.vocabulary) + 1, dtype="int32"),
+                ),
+                default_value=BLANK_ID,
+            )
 
     def tokenize(self, transcripts):
         """Strings `(batch,)` -> ids `(batch, max_label_length)`, in TF."""

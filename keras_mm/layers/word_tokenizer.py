@@ -1,8 +1,8 @@
 import keras
-import tensorflow as tf
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.layers.preprocessing_layer import PreprocessingLayer
+from keras_mm.utils.tf_utils import tf
 from keras_mm.utils.validation import check_integers
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[START]", "[END]")
@@ -64,12 +64,16 @@ class WordTokenizer(PreprocessingLayer):
         self.sequence_length = sequence_length
         self.lowercase = lowercase
         self.add_start_end = add_start_end
-        self.lookup = keras.layers.StringLookup(
-            vocabulary=vocabulary,
-            mask_token="[PAD]",
-            oov_token="[UNK]",
-            name="lookup",
-        )
+        # The lookup table lives in TensorFlow; without it the layer is
+        # still built (and serialised), and refuses to run.
+        self.lookup = None
+        if tf is not None:
+            self.lookup = keras.layers.StringLookup(
+                vocabulary=vocabulary,
+                mask_token="[PAD]",
+                oov_token="[UNK]",
+                name="lookup",
+            )
 
     @property
     def vocabulary_size(self):

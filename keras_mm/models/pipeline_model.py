@@ -1,6 +1,5 @@
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.data.frames import load_frame
@@ -8,6 +7,8 @@ from keras_mm.data.pipeline import make_dataset
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.image_preprocessing import image_shapes
 from keras_mm.utils.inputs import consumer
+from keras_mm.utils.tf_utils import is_dataset
+from keras_mm.utils.tf_utils import require_tensorflow
 
 
 def _share_encoder_preprocessors(model):
@@ -123,7 +124,7 @@ class PipelineModel(keras.Model):
 
     def _dataset(self, x, y, sample_weight, batch_size, shuffle=False):
         prepare = getattr(self.preprocessor, "prepare", None)
-        if prepare is not None and not isinstance(x, tf.data.Dataset):
+        if prepare is not None and not is_dataset(x):
             x = prepare(x)
         return make_dataset(
             x,
@@ -137,7 +138,7 @@ class PipelineModel(keras.Model):
     def _check_inputs(self, x):
         """Compares raw array inputs with the model's inputs before any
         function is traced, so a bad input fails with a clear message."""
-        if x is None or isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)):
+        if x is None or is_dataset(x) or isinstance(x, keras.utils.PyDataset):
             return
         preprocessor = self.preprocessor
         if preprocessor is None:
@@ -159,7 +160,7 @@ class PipelineModel(keras.Model):
             isinstance(loss, keras.losses.SparseCategoricalCrossentropy)
             or loss == "sparse_categorical_crossentropy"
         )
-        if not sparse or y is None or isinstance(y, tf.data.Dataset):
+        if not sparse or y is None or is_dataset(y):
             return
         labels = np.asarray(y)
         if labels.dtype.kind not in "iuf":
@@ -246,6 +247,14 @@ class PipelineModel(keras.Model):
             x, keras.utils.PyDataset
         )
 
+    def _require_tensorflow(self, x, method):
+        if self._needs_pipeline(x):
+            require_tensorflow(
+                f"`{type(self).__name__}.{method}` on raw inputs",
+                "Without it, pass batches of the model's own inputs (token "
+                "ids, not strings) in a `keras.utils.PyDataset`.",
+            )
+
     def fit(
         self,
         x=None,
@@ -257,6 +266,7 @@ class PipelineModel(keras.Model):
         shuffle=True,
         **kwargs,
     ):
+        self._require_tensorflow(x, "fit")
         x, y = self._prepare(x, y)
         if isinstance(validation_data, (tuple, list, dict)):
             vx, vy, vw = keras.utils.unpack_x_y_sample_weight(validation_data)
@@ -278,7 +288,7 @@ class PipelineModel(keras.Model):
                 **kwargs,
             )
         if validation_split:
-            if isinstance(x, tf.data.Dataset):
+            if is_dataset(x):
                 raise ValueError(
                     "`validation_split` needs arrays or lists, not a "
                     "`tf.data.Dataset`. Pass `validation_data` instead."
@@ -290,7 +300,7 @@ class PipelineModel(keras.Model):
         if validation_data is not None:
             validation_data = self._dataset(
                 *keras.utils.unpack_x_y_sample_weight(validation_data)
-                if not isinstance(validation_data, tf.data.Dataset)
+                if not is_dataset(validation_data)
                 else (validation_data, None, None),
                 batch_size,
             )
@@ -303,6 +313,7 @@ class PipelineModel(keras.Model):
     ):
         # `fit` passes its validation dataset here already preprocessed.
         if not kwargs.get("_use_cached_eval_dataset"):
+            self._require_tensorflow(x, "evaluate")
             x, y = self._prepare(x, y)
             x, y = self._from_frame(x, y)
             self._check_inputs(x)
@@ -321,6 +332,7 @@ class PipelineModel(keras.Model):
         return super().evaluate(data, **kwargs)
 
     def predict(self, x, batch_size=None, **kwargs):
+        self._require_tensorflow(x, "predict")
         x, _ = self._prepare(x, None)
         x, _ = self._from_frame(x, None)
         self._check_inputs(x)
