@@ -35,10 +35,20 @@ def assets_path(model_path):
     return os.path.splitext(model_path)[0] + ".json"
 
 
+def word_index(vocabulary):
+    """The id of each word of `vocabulary`, as `tokenize` looks them up."""
+    return {word: i for i, word in enumerate(vocabulary)}
+
+
 def tokenize(texts, vocabulary, sequence_length, lowercase=True):
     """Strings -> int32 word ids `(batch, sequence_length)`, exactly as
-    `WordTokenizer` makes them."""
-    index = {word: i for i, word in enumerate(vocabulary)}
+    `WordTokenizer` makes them.
+
+    `vocabulary` is the list of words, or its `word_index`: build that
+    once to tokenize batch after batch."""
+    index = vocabulary
+    if not isinstance(index, dict):
+        index = word_index(vocabulary)
     ids = np.zeros((len(texts), sequence_length), "int32")
     for row, text in enumerate(texts):
         text = text.lower() if lowercase else text
@@ -93,10 +103,12 @@ def transcripts_from_frames(frame_ids, vocabulary):
     return transcripts
 
 
-def prepare_inputs(assets, inputs):
+def prepare_inputs(assets, inputs, word_indices=None):
     """Raw inputs -> the arrays of a keras_mm `.tflite` file described by
     `assets` (its `.json`): word ids, padded waveforms and masks, and the
-    `KEY_present` flags of inputs that may be missing."""
+    `KEY_present` flags of inputs that may be missing. `word_indices` maps
+    each text input to the `word_index` of its vocabulary; without it,
+    they are built from `assets`."""
     specs = assets["inputs"]
     if not isinstance(inputs, dict):
         inputs = {next(iter(specs)): inputs}
@@ -134,9 +146,12 @@ def prepare_inputs(assets, inputs):
             texts = [""] * batch if value is None else list(value)
             texts = [t if isinstance(t, str) else "" for t in texts]
             present &= np.array([bool(t.strip()) for t in texts])
+            vocabulary = spec["vocabulary"]
+            if word_indices is not None:
+                vocabulary = word_indices[key]
             arrays[f"{key}_token_ids"] = tokenize(
                 texts,
-                spec["vocabulary"],
+                vocabulary,
                 spec["sequence_length"],
                 spec["lowercase"],
             )
@@ -174,6 +189,12 @@ class LiteRTModel:
 
         with open(assets_path(path)) as f:
             self.assets = json.load(f)
+        # Looked up on every call: built once.
+        self.word_indices = {
+            key: word_index(spec["vocabulary"])
+            for key, spec in self.assets["inputs"].items()
+            if spec["type"] == "text"
+        }
         self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
         self.runner = self.interpreter.get_signature_runner("serving_default")
 
@@ -183,7 +204,7 @@ class LiteRTModel:
 
     def prepare(self, inputs):
         """Raw inputs -> the arrays the interpreter takes."""
-        return prepare_inputs(self.assets, inputs)
+        return prepare_inputs(self.assets, inputs, self.word_indices)
 
     def _run(self, arrays):
         if self.assets.get("batch_size") != 1:

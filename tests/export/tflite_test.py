@@ -121,6 +121,10 @@ class TFLiteTest(TestCase):
             litert_runner.tokenize(texts, vocab, 6),
             WordTokenizer(vocab, 6)(texts)["token_ids"],
         )
+        np.testing.assert_array_equal(
+            litert_runner.tokenize(texts, litert_runner.word_index(vocab), 6),
+            litert_runner.tokenize(texts, vocab, 6),
+        )
         ids = np.random.default_rng(0).integers(0, len(vocab), (50, 9))
         self.assertEqual(
             litert_runner.captions_from_ids(ids, vocab),
