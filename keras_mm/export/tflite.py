@@ -3,6 +3,7 @@
 import json
 import os
 import tempfile
+import uuid
 import warnings
 
 import keras
@@ -11,7 +12,6 @@ import numpy as np
 from keras_mm.export.litert_runner import assets_path
 from keras_mm.export.litert_runner import prepare_inputs
 from keras_mm.export.saved_model import run_under_tensorflow
-from keras_mm.export.saved_model import write_atomically
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.word_tokenizer import WordTokenizer
 from keras_mm.models.captioner import Captioner
@@ -350,21 +350,33 @@ def tflite(
             run_under_tensorflow(model, args)
         return path
     data, assets = _convert(model, quantization, representative_data)
-
-    def write(target):
-        os.makedirs(target)
-        with open(os.path.join(target, "model.tflite"), "wb") as f:
-            f.write(data)
-        with open(os.path.join(target, "model.json"), "w") as f:
-            json.dump(assets, f)
-
-    # Both files are written together, then moved into place.
-    staged = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}")
-    write_atomically(staged, write, overwrite=True)
-    os.replace(os.path.join(staged, "model.json"), assets_path(path))
-    os.replace(os.path.join(staged, "model.tflite"), path)
-    os.rmdir(staged)
+    _write_files({assets_path(path): json.dumps(assets).encode(), path: data})
     return path
+
+
+def _write_files(contents):
+    """Writes `{path: bytes}`: each file under a temporary name beside its
+    path (`.NAME.tmp-RANDOM`), then all of them renamed into place, in
+    order. A failed write removes the temporaries and leaves the files
+    already there as they were."""
+    temporaries = []
+    try:
+        for path, content in contents.items():
+            directory, name = os.path.split(path)
+            os.makedirs(directory, exist_ok=True)
+            temporary = os.path.join(
+                directory, f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+            )
+            temporaries.append(temporary)
+            with open(temporary, "xb") as f:
+                f.write(content)
+        for temporary, path in zip(temporaries, contents):
+            os.replace(temporary, path)
+    except BaseException:
+        for temporary in temporaries:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+        raise
 
 
 def _as_arrays(raw):

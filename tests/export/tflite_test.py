@@ -9,6 +9,7 @@ import pytest
 
 import keras_mm
 from keras_mm.export import litert_runner
+from keras_mm.export.tflite import _write_files
 from keras_mm.layers import CaptionPreprocessor
 from keras_mm.layers import WordTokenizer
 from tests.export.saved_model_test import CAPTIONS
@@ -99,6 +100,22 @@ class TFLiteTest(TestCase):
         with self.assertRaisesRegex(ValueError, "overwrite=True"):
             keras_mm.export.tflite(model, path)
         self.assertEqual(os.listdir(tmp), ["m.tflite"])
+
+    def test_failed_write_leaves_the_old_files(self):
+        tmp = self.get_temp_dir()
+        model = os.path.join(tmp, "m.tflite")
+        assets = os.path.join(tmp, "m.json")
+        _write_files({assets: b"old json", model: b"old model"})
+        with self.assertRaises(TypeError):  # Not bytes: the write fails.
+            _write_files({assets: b"new json", model: None})
+        self.assertEqual(sorted(os.listdir(tmp)), ["m.json", "m.tflite"])
+        for path, content in ((assets, b"old json"), (model, b"old model")):
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), content)
+        _write_files({assets: b"new json", model: b"new model"})
+        self.assertEqual(sorted(os.listdir(tmp)), ["m.json", "m.tflite"])
+        with open(model, "rb") as f:
+            self.assertEqual(f.read(), b"new model")
 
     def test_dynamic_image_size_is_refused(self):
         # A SavedModel serves any size; a TFLite file needs a fixed one.
