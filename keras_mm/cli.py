@@ -92,7 +92,11 @@ def _export(parser, args):
     path = os.path.join(args.root, name)
     if args.version is not None:
         path = os.path.join(path, str(args.version))
-    model = keras.saving.load_model(args.model)
+    model = args.model
+    if keras.config.backend() == "tensorflow":
+        # Loaded once for both formats. Under other backends, the exports
+        # hand the file as it is to a TensorFlow process.
+        model = keras.saving.load_model(args.model)
     try:
         if "saved_model" in formats:
             written = keras_mm.export.saved_model(

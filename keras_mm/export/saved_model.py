@@ -61,13 +61,27 @@ def write_atomically(path, write, overwrite=False):
     return path
 
 
+def is_model_file(model):
+    """Whether `model` is given as the path of a `.keras` file."""
+    return isinstance(model, (str, os.PathLike))
+
+
+def load(model):
+    """`model`, loaded when it is the path of a `.keras` file."""
+    return keras.saving.load_model(model) if is_model_file(model) else model
+
+
 def run_under_tensorflow(model, args):
-    """Saves `model` as `.keras` and runs `python -m keras_mm.export.worker
-    ARGS MODEL_FILE` under the TensorFlow backend; a `ValueError` there is
-    raised here with its message."""
+    """Runs `python -m keras_mm.export.worker ARGS MODEL_FILE` under the
+    TensorFlow backend, on `model` when it is the path of a `.keras` file,
+    else on `model` saved as one; a `ValueError` there is raised here with
+    its message."""
     with tempfile.TemporaryDirectory() as tmp:
-        model_file = os.path.join(tmp, "model.keras")
-        model.save(model_file)
+        if is_model_file(model):
+            model_file = os.path.abspath(os.fspath(model))
+        else:
+            model_file = os.path.join(tmp, "model.keras")
+            model.save(model_file)
         env = dict(os.environ, KERAS_BACKEND="tensorflow")
         result = subprocess.run(
             [sys.executable, "-m", "keras_mm.export.worker", *args, model_file],
@@ -129,13 +143,16 @@ def saved_model(model, path, overwrite=False, raw_inputs=True):
     `without_audio`, `without_images_text`, ...
 
     The export runs under the TensorFlow backend: from JAX (or PyTorch),
-    the model is saved as `.keras` and rebuilt in a TensorFlow child
-    process. The SavedModel is written beside its final place and moved
-    there at the end, so a failed export leaves no partial version.
+    the model is saved as `.keras` (a `.keras` file is used as it is) and
+    rebuilt in a TensorFlow child process. The SavedModel is written
+    beside its final place and moved there at the end, so a failed export
+    leaves no partial version.
 
     Args:
         model: a model from `keras_mm.build_classifier`,
-            `build_captioner` or `build_speech_recognizer`.
+            `build_captioner` or `build_speech_recognizer`, or the path
+            of such a model's `.keras` file (under JAX or PyTorch, only
+            the TensorFlow child process loads it).
         path: str. `savedmodels/NAME/VERSION` (TF Serving's layout), or
             `savedmodels/NAME`, which exports the next version.
         overwrite: bool. Replace an existing version. Defaults to `False`.
@@ -163,6 +180,7 @@ def saved_model(model, path, overwrite=False, raw_inputs=True):
         args += [] if raw_inputs else ["--model-inputs"]
         run_under_tensorflow(model, args)
         return path
+    model = load(model)
     return write_atomically(
         path, lambda target: _write(model, target, raw_inputs), overwrite
     )

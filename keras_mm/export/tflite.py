@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_mm.export.litert_runner import assets_path
 from keras_mm.export.litert_runner import prepare_inputs
+from keras_mm.export.saved_model import load
 from keras_mm.export.saved_model import run_under_tensorflow
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.word_tokenizer import WordTokenizer
@@ -311,7 +312,9 @@ def tflite(
 
     Args:
         model: a model from `keras_mm.build_classifier`, `build_captioner`
-            or `build_speech_recognizer`.
+            or `build_speech_recognizer`, or the path of such a model's
+            `.keras` file (under JAX or PyTorch, only the TensorFlow child
+            process loads it).
         path: str ending in `.tflite`.
         quantization: `None`, `"dynamic"`, `"float16"` or `"int8"`.
         representative_data: raw inputs as `predict` takes them, for
@@ -349,7 +352,7 @@ def tflite(
                 args += ["--representative-data", data_file]
             run_under_tensorflow(model, args)
         return path
-    data, assets = _convert(model, quantization, representative_data)
+    data, assets = _convert(load(model), quantization, representative_data)
     _write_files({assets_path(path): json.dumps(assets).encode(), path: data})
     return path
 

@@ -22,8 +22,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if os.environ.get("KERAS_BACKEND") != "tensorflow":
         raise SystemExit("Run this with KERAS_BACKEND=tensorflow.")
-    import keras
-
     import keras_mm  # noqa: F401, registers the classes to load.
     from keras_mm.export.saved_model import ExportWarning
     from keras_mm.export.saved_model import saved_model
@@ -36,7 +34,6 @@ def main(argv=None):
             print(f"ExportWarning: {message}", file=sys.stderr)
 
     warnings.showwarning = show
-    model = keras.saving.load_model(args.model)
     try:
         if args.format == "tflite":
             data = None
@@ -46,7 +43,7 @@ def main(argv=None):
                 with np.load(args.representative_data) as arrays:
                     data = from_arrays(dict(arrays))
             tflite(
-                model,
+                args.model,
                 args.path,
                 quantization=args.quantization,
                 representative_data=data,
@@ -54,7 +51,7 @@ def main(argv=None):
             )
             return
         saved_model(
-            model,
+            args.model,
             args.path,
             overwrite=args.overwrite,
             raw_inputs=not args.model_inputs,
