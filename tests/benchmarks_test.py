@@ -1,11 +1,16 @@
 """The benchmark scripts run on a tiny setting (their figures live in
 BENCHMARKS.md, not in tests)."""
 
+import json
+
+import keras
+import numpy as np
 import pytest
 
 from benchmarks import captioner_generate_speed
 from benchmarks import export_benchmark
 from benchmarks import fusion_benchmark
+from benchmarks import overhead_benchmark
 from benchmarks import paired_fusion_benchmark
 from benchmarks import speech_benchmark
 from tests.test_case import TestCase
@@ -157,3 +162,48 @@ class ExportBenchmarkTest(TestCase):
             self.assertGreater(row["tflite_1"], 0)
         with open(output) as f:
             self.assertIn("| speech recognizer |", f.read())
+
+
+class OverheadBenchmarkTest(TestCase):
+    @pytest.mark.slow
+    def test_runs_tiny(self):
+        path = self.get_temp_dir() + "/overhead.json"
+        rows = overhead_benchmark.main(["--tiny", "--json", path])
+        self.assertEqual(
+            [row["model"] for row in rows],
+            ["captioner", "classifier", "recognizer"],
+        )
+        for row in rows:
+            hand, ours = row["hand_written"], row["keras_mm"]
+            self.assertEqual(hand["class"], "Functional")
+            self.assertIn(
+                ours["class"],
+                ("Captioner", "PipelineModel", "SpeechRecognizer"),
+            )
+            for side in (hand, ours):
+                self.assertLen(side["ms_per_step"], 2)  # --tiny: 2 rounds.
+                for ms in side["ms_per_step"]:
+                    self.assertTrue(np.isfinite(ms))
+                    self.assertGreater(ms, 0.0)
+                self.assertTrue(np.isfinite(side["last_loss"]))
+            self.assertGreater(row["ratio"], 0.0)
+            # Same architecture on both sides: trainable weights differ only
+            # by the captioner's image-token position embedding (4 tokens
+            # x 16 here); the classifier and the recognizer match exactly.
+            self.assertBetween(row["trainable_params_ratio"], 1.0, 1.01)
+        by_model = {row["model"]: row for row in rows}
+        self.assertEqual(
+            by_model["captioner"]["keras_mm"]["params"]["trainable"]
+            - by_model["captioner"]["hand_written"]["params"]["trainable"],
+            4 * 16,
+        )
+        for name in ("classifier", "recognizer"):
+            self.assertEqual(
+                by_model[name]["keras_mm"]["params"]["trainable"],
+                by_model[name]["hand_written"]["params"]["trainable"],
+            )
+        with open(path) as f:
+            written = json.load(f)
+        self.assertEqual(written["backend"], keras.config.backend())
+        self.assertGreater(written["peak_rss_mib"], 0)
+        self.assertEqual(len(written["results"]), 3)
