@@ -10,6 +10,8 @@ import pytest
 from benchmarks import captioner_generate_speed
 from benchmarks import export_benchmark
 from benchmarks import fusion_benchmark
+from benchmarks import hardware_benchmark
+from benchmarks import input_pipeline_benchmark
 from benchmarks import overhead_benchmark
 from benchmarks import paired_fusion_benchmark
 from benchmarks import speech_benchmark
@@ -207,3 +209,44 @@ class OverheadBenchmarkTest(TestCase):
         self.assertEqual(written["backend"], keras.config.backend())
         self.assertGreater(written["peak_rss_mib"], 0)
         self.assertEqual(len(written["results"]), 3)
+
+
+class HardwareBenchmarkTest(TestCase):
+    @pytest.mark.slow
+    def test_runs_tiny(self):
+        path = self.get_temp_dir() + "/rows.json"
+        cache = self.get_temp_dir() + "/flops.json"
+        rows = hardware_benchmark.main(
+            ["--tiny", "--json", path, "--flops-cache", cache]
+        )
+        self.assertEqual(
+            [r["model"] for r in rows], ["captioner", "classifier"]
+        )
+        for row in rows:
+            self.assertEqual(row["backend"], keras.config.backend())
+            self.assertGreater(row["ms_per_step"], 0)
+            self.assertGreater(row["matmul_peak_flops"], 0)
+            self.assertGreater(row["peak_memory_mb"], 0)
+            # A training step of these models is millions of FLOPs.
+            self.assertGreater(row["flops"], 1e6)
+        with open(cache) as f:
+            self.assertLen(json.load(f), 2)
+        with open(path) as f:
+            self.assertEqual(json.load(f), rows)
+
+
+class InputPipelineBenchmarkTest(TestCase):
+    @pytest.mark.slow
+    def test_runs_tiny(self):
+        rows, decoded = input_pipeline_benchmark.main(["--tiny"])
+        self.assertEqual(
+            [r["model"] for r in rows],
+            ["classifier", "captioner", "speech recognizer"],
+        )
+        for row in rows:
+            self.assertGreater(row["pipeline"], 0)
+            self.assertGreater(row["model_rate"], 0)
+            self.assertAlmostEqual(
+                row["ratio"], row["pipeline"] / row["model_rate"]
+            )
+        self.assertGreater(decoded, 0)

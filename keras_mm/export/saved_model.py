@@ -9,6 +9,8 @@ import warnings
 
 import keras
 
+from keras_mm.utils.tf_utils import require_tensorflow
+
 
 class ExportWarning(UserWarning):
     """A warning of an export, also when it ran in a child process."""
@@ -173,6 +175,7 @@ def saved_model(model, path, overwrite=False, raw_inputs=True):
     served(images=pixels, text=tf.constant(["the circles are red"]))
     ```
     """
+    require_tensorflow("Export")
     path = version_path(path, overwrite=overwrite)
     if keras.config.backend() != "tensorflow":
         args = ["saved_model", path]

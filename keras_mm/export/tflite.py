@@ -18,6 +18,7 @@ from keras_mm.layers.word_tokenizer import WordTokenizer
 from keras_mm.models.captioner import Captioner
 from keras_mm.models.speech_recognizer import SpeechRecognizer
 from keras_mm.utils.inputs import consumer
+from keras_mm.utils.tf_utils import require_tensorflow
 
 QUANTIZATIONS = (None, "dynamic", "float16", "int8")
 
@@ -331,6 +332,7 @@ def tflite(
     keras_mm.export.LiteRTModel(path)({"images": pixels, "text": texts})
     ```
     """
+    require_tensorflow("Export")
     path = os.path.abspath(os.fspath(path))
     if not path.endswith(".tflite"):
         raise ValueError(f"`path` must end with '.tflite'. Received: {path}")

@@ -9,6 +9,7 @@ import numpy as np
 
 from keras_mm.models.captioner import Captioner
 from keras_mm.models.speech_recognizer import SpeechRecognizer
+from keras_mm.utils.tf_utils import require_tensorflow
 from keras_mm.utils.tf_utils import tf
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -160,6 +161,8 @@ def verify(
     """
     path = os.fspath(path)
     litert = path.endswith(".tflite")
+    if not litert:
+        require_tensorflow("Verifying a SavedModel")
     if litert and not os.path.isfile(path):
         raise ValueError(f"No such TFLite file: {path}")
     if not litert and not os.path.isfile(os.path.join(path, "saved_model.pb")):

@@ -98,6 +98,13 @@ class ClassificationHead(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape):
         return (inputs_shape[0], self.num_classes or 1)
 
+    def compute_output_spec(self, inputs):
+        # The output layer computes in float32 under any dtype policy
+        # (`mixed_bfloat16` too), so probabilities and losses keep float32.
+        return keras.KerasTensor(
+            self.compute_output_shape(inputs.shape), dtype="float32"
+        )
+
     def get_config(self):
         config = super().get_config()
         config.update(

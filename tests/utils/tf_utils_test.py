@@ -60,6 +60,10 @@ _WITHOUT_TENSORFLOW = textwrap.dedent(
                   np.zeros(4), verbose=0)
     except ImportError as error:
         print("ERROR:", error)
+    try:
+        keras_mm.export.saved_model(model, os.path.join(sys.argv[1], "m"))
+    except ImportError as error:
+        print("EXPORT:", error)
     """
 )
 
@@ -86,3 +90,4 @@ class WithoutTensorFlowTest(TestCase):
         )
         self.assertIn("keras-mm[tensorflow]", result.stdout)
         self.assertIn("keras.utils.PyDataset", result.stdout)
+        self.assertIn("EXPORT: Export needs TensorFlow", result.stdout)
