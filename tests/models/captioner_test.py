@@ -162,11 +162,23 @@ class CaptionerTest(TestCase):
 
     def test_generate_compiles_once_per_setting(self):
         model = tiny_captioner()
+        # The step runs in Python only while a function is traced.
+        traces = []
+        step = model._generate_step
+
+        def counted_step(*args, **kwargs):
+            traces.append(kwargs["max_length"])
+            return step(*args, **kwargs)
+
+        object.__setattr__(model, "_generate_step", counted_step)
         images = random_images(3)
         model.generate(images, max_length=3)
         model.generate(images[::-1], max_length=3)
+        model.generate(random_images(3) // 2, max_length=3)
+        self.assertEqual(traces, [3])
         model.generate(images, max_length=4)
         self.assertLen(model._generate_functions, 2)
+        self.assertEqual(traces, [3, 4])
 
     def test_cached_decoding_equals_uncached(self):
         model = tiny_captioner(
