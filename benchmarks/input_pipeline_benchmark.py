@@ -36,13 +36,17 @@ MODELS = ("classifier", "captioner", "speech recognizer")
 
 
 def _speech_data(n, rng):
+    """Noise clips of 2-4 s (long enough for CTC) and 1-4 command words."""
     words = "go stop left right up down yes no on off red blue".split()
     transcripts = [
         " ".join(rng.choice(words, rng.integers(1, 5))) for _ in range(n)
     ]
     audio = [
         (
-            0.1 * rng.standard_normal(int(rng.integers(8000, 4 * SAMPLE_RATE)))
+            0.1
+            * rng.standard_normal(
+                int(rng.integers(2 * SAMPLE_RATE, 4 * SAMPLE_RATE))
+            )
         ).astype("float32")
         for _ in range(n)
     ]
