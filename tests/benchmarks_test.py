@@ -14,6 +14,7 @@ from benchmarks import hardware_benchmark
 from benchmarks import input_pipeline_benchmark
 from benchmarks import overhead_benchmark
 from benchmarks import paired_fusion_benchmark
+from benchmarks import recognizer_breakdown
 from benchmarks import speech_benchmark
 from tests.test_case import TestCase
 
@@ -250,3 +251,15 @@ class InputPipelineBenchmarkTest(TestCase):
                 row["ratio"], row["pipeline"] / row["model_rate"]
             )
         self.assertGreater(decoded, 0)
+
+
+class RecognizerBreakdownTest(TestCase):
+    @pytest.mark.slow
+    def test_runs_tiny(self):
+        rows = recognizer_breakdown.main(["--tiny", "--repeats", "1"])
+        names = [name for name, _ in rows]
+        self.assertEqual(len(names), 6)
+        self.assertIn("keras_mm build_speech_recognizer", names)
+        self.assertIn("Dense + BiGRUs, all-true mask", names)
+        for _, milliseconds in rows:
+            self.assertGreater(milliseconds, 0)
