@@ -36,16 +36,16 @@ def audio(
     round(sample_rate * max_duration)`.
 
     In the graph, 25 ms frames every 10 ms become log spectrogram, log-mel
-    or MFCC features (`keras_mm.layers.AudioFeatures`, built on
-    `keras.layers.STFTSpectrogram`, so exported models take waveforms);
-    `keras_mm.layers.SpecAugment` masks time and frequency bands while
-    training; and `keras_mm.layers.SpectrogramCNN` turns them into
-    `{"sequence_output": (batch, tokens, hidden_dim), "pooled_output":
-    (batch, hidden_dim), "padding_mask": (batch, tokens)}`. Each token is
-    one time step, 4x coarser than the frames with the default 2 layers;
-    the padding mask marks the tokens that hold audio, so fusion layers
-    skip the padding. The pooled vector is the mean of those tokens, so
-    padding barely changes it; an empty clip pools to zeros.
+    or MFCC features (`keras_mm.layers.AudioFeatures`, an FFT in the graph,
+    so exported models take waveforms); `keras_mm.layers.SpecAugment` masks
+    time and frequency bands while training; and
+    `keras_mm.layers.SpectrogramCNN` turns them into `{"sequence_output":
+    (batch, tokens, hidden_dim), "pooled_output": (batch, hidden_dim),
+    "padding_mask": (batch, tokens)}`. Each token is one time step, 4x
+    coarser than the frames with the default 2 layers; the padding mask
+    marks the tokens that hold audio, so fusion layers skip the padding. The
+    pooled vector is the mean of those tokens, so padding barely changes it;
+    an empty clip pools to zeros.
 
     Args:
         backbone: str. The architecture; only `"spectrogram_cnn"` (randomly

@@ -2,6 +2,7 @@ import math
 
 import keras
 import numpy as np
+import scipy.signal
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.utils.validation import check_integers
@@ -24,6 +25,16 @@ def mel_filterbank(num_mel_bins, num_spectrogram_bins, sample_rate):
     return np.maximum(0.0, np.minimum(rising, falling)).astype("float32")
 
 
+def stft_window(frame_length, fft_length):
+    """A symmetric Hann window of unit energy, zero-padded to
+    `fft_length`: the window (and "density" scaling) that
+    `keras.layers.STFTSpectrogram` uses by default, so features match
+    models trained with it."""
+    window = scipy.signal.get_window("hann", frame_length, fftbins=False)
+    window = window / np.sqrt(np.sum(window**2))
+    return np.pad(window, (0, fft_length - frame_length)).astype("float32")
+
+
 def dct_matrix(num_coefficients, size):
     """Orthonormal DCT-II, `(size, num_coefficients)`: `x @ m` is the DCT."""
     n = np.arange(size)[:, None]
@@ -37,16 +48,18 @@ def dct_matrix(num_coefficients, size):
 class AudioFeatures(keras.layers.Layer):
     """Waveforms to log spectrogram, log-mel or MFCC frames, in the graph.
 
-    Frames are cut every `frame_step` samples with a `"valid"`
-    `keras.layers.STFTSpectrogram` (a Hann window; its kernels are frozen
-    weights). Then:
+    Frames of `frame_length` samples are cut every `frame_step` samples
+    (no padding), weighted by a symmetric Hann window scaled to unit energy
+    and zero-padded to the next power of two, and transformed with
+    `keras.ops.stft` (an FFT). Then:
     - `"stft"`: the log power of every FFT bin;
     - `"log_mel"`: the log power in `num_mel_bins` triangular mel bands;
     - `"mfcc"`: the first `num_mfcc` coefficients of the orthonormal DCT of
       the log-mel bands.
     The log is `log(power + 1e-6)`, so silence gives a finite floor.
-    Features are computed in float32 under any dtype policy (the STFT
-    refuses bfloat16), then cast to the compute dtype.
+    Features are computed in float32 under any dtype policy (the FFT
+    refuses bfloat16), then cast to the compute dtype. The layer has no
+    weights.
 
     Masking: given a sample-level `padding_mask`, the waveform is zeroed
     where it is `False`, and a frame is valid when its first sample is.
@@ -126,20 +139,9 @@ class AudioFeatures(keras.layers.Layer):
         self.num_mfcc = num_mfcc
         self.frame_length = frame_length
         self.frame_step = frame_step
-        fft_length = 2 ** math.ceil(math.log2(frame_length))
-        self.stft = keras.layers.STFTSpectrogram(
-            mode="stft",
-            frame_length=frame_length,
-            frame_step=frame_step,
-            fft_length=fft_length,
-            window="hann",
-            padding="valid",
-            trainable=False,
-            dtype=self.dtype_policy,
-            autocast=False,
-            name="stft",
-        )
-        num_fft_bins = fft_length // 2 + 1
+        self.fft_length = 2 ** math.ceil(math.log2(frame_length))
+        self.window = stft_window(frame_length, self.fft_length)
+        num_fft_bins = self.fft_length // 2 + 1
         self.mel_matrix = mel_filterbank(
             num_mel_bins, num_fft_bins, sample_rate
         )
@@ -150,19 +152,6 @@ class AudioFeatures(keras.layers.Layer):
             "mfcc": num_mfcc,
         }[features]
 
-    @property
-    def trainable(self):
-        return keras.layers.Layer.trainable.fget(self)
-
-    @trainable.setter
-    def trainable(self, value):
-        keras.layers.Layer.trainable.fset(self, value)
-        # The STFT is a fixed transform: unfreezing the layer (or a model
-        # around it, as loading does) must not make its kernels trainable.
-        stft = self.__dict__.get("stft")
-        if stft is not None:
-            stft.trainable = False
-
     def build(self, inputs_shape, padding_mask_shape=None):
         samples = inputs_shape[-1]
         if samples is not None and samples < self.frame_length:
@@ -170,14 +159,32 @@ class AudioFeatures(keras.layers.Layer):
                 f"Audio must have at least `frame_length={self.frame_length}`"
                 f" samples. Received: shape={tuple(inputs_shape)}"
             )
-        self.stft.build((None, samples, 1))
+        self.built = True
 
     def call(self, inputs, padding_mask=None):
         inputs = keras.ops.cast(inputs, "float32")
+        samples = inputs.shape[1]
         if padding_mask is not None:
             inputs = inputs * keras.ops.cast(padding_mask, "float32")
-        real, imag = keras.ops.split(self.stft(inputs[..., None]), 2, axis=-1)
+        # `ops.stft` reads `fft_length` samples per frame, the window's
+        # zeros past `frame_length`: pad the end so the last frame fits.
+        inputs = keras.ops.pad(
+            inputs, [[0, 0], [0, self.fft_length - self.frame_length]]
+        )
+        real, imag = keras.ops.stft(
+            inputs,
+            self.fft_length,
+            self.frame_step,
+            self.fft_length,
+            window=self.window,
+            center=False,
+        )
         power = keras.ops.square(real) + keras.ops.square(imag)
+        if samples is not None:
+            # Keep the frame count static where the sample count is: the
+            # TFLite converter loses it inside the STFT.
+            frames = (samples - self.frame_length) // self.frame_step + 1
+            power = keras.ops.reshape(power, (-1, frames, power.shape[-1]))
         if self.features != "stft":
             power = keras.ops.matmul(power, self.mel_matrix)
         features = keras.ops.log(power + _LOG_OFFSET)

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -60,17 +61,28 @@ class AudioFeaturesTest(TestCase):
             np.asarray(frame_mask)[0], np.arange(23) * 80 < 1000
         )
 
-    def test_stft_kernels_stay_frozen(self):
-        # Unfreezing the layer, or an encoder around it (as loading a saved
-        # model does), must not make the fixed STFT trainable.
-        layer = AudioFeatures(8000, num_mel_bins=16)
-        layer.build((None, 800))
-        self.assertEqual(layer.trainable_weights, [])
-        layer.trainable = False
-        layer.trainable = True
-        self.assertTrue(layer.trainable)
-        self.assertEqual(layer.trainable_weights, [])
-        self.assertLen(layer.non_trainable_weights, 2)
+    def test_matches_numpy_and_the_stft_layer(self):
+        # An FFT over Hann-windowed frames, checked against numpy and
+        # against `keras.layers.STFTSpectrogram` (the convolution that
+        # computed these features before, so saved models keep their
+        # inputs).
+        waveform = np.random.default_rng(0).standard_normal((2, 2000))
+        waveform = waveform.astype("float32")
+        layer = AudioFeatures(features="stft", **KWARGS)
+        starts = np.arange(23)[:, None] * 80
+        frames = waveform[:, starts + np.arange(200)]
+        window = np.hanning(200) / np.sqrt(np.sum(np.hanning(200) ** 2))
+        spectrum = np.fft.rfft(frames * window, n=256)
+        expected = np.log(np.abs(spectrum) ** 2 + 1e-6)
+        self.assertAllClose(layer(waveform), expected, atol=1e-3)
+        stft = keras.layers.STFTSpectrogram(
+            mode="stft", frame_length=200, frame_step=80, fft_length=256
+        )
+        real, imag = np.split(np.asarray(stft(waveform[..., None])), 2, -1)
+        self.assertAllClose(
+            layer(waveform), np.log(real**2 + imag**2 + 1e-6), atol=1e-3
+        )
+        self.assertEqual(layer.weights, [])
 
     def test_matrices(self):
         dct = dct_matrix(16, 16)
