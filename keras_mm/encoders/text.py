@@ -9,6 +9,7 @@ from keras_mm.encoders.encoder import Encoder
 from keras_mm.encoders.presets import is_preset
 from keras_mm.encoders.presets import load_preset
 from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
+from keras_mm.layers.padded_gru import PaddedGRU
 from keras_mm.layers.word_tokenizer import SPECIAL_TOKENS
 from keras_mm.layers.word_tokenizer import WordTokenizer
 from keras_mm.utils.inputs import inputs_like
@@ -105,8 +106,10 @@ def _builtin_network(
             vocabulary_size, hidden_dim, name=f"{prefix}_embedding"
         )(token_ids)
         for i in range(num_layers):
+            # Token ids are right-padded: `PaddedGRU` runs unmasked and
+            # gives the masked GRU's outputs.
             x = keras.layers.Bidirectional(
-                keras.layers.GRU(
+                PaddedGRU(
                     hidden_dim // 2, return_sequences=True, dropout=dropout
                 ),
                 name=f"{prefix}_bigru_layer_{i}",

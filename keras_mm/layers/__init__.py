@@ -5,6 +5,7 @@ from keras_mm.layers.image_preprocessing import ImagePreprocessing
 from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
 from keras_mm.layers.missing_modalities import MissingModalities
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
+from keras_mm.layers.padded_gru import PaddedGRU
 from keras_mm.layers.preprocessing_layer import PreprocessingLayer
 from keras_mm.layers.spec_augment import SpecAugment
 from keras_mm.layers.spectrogram_cnn import SpectrogramCNN

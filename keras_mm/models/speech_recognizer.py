@@ -9,6 +9,7 @@ from keras import ops
 from keras_mm.api_export import keras_mm_export
 from keras_mm.data.audio_io import read_waveforms
 from keras_mm.layers.audio_features import AudioFeatures
+from keras_mm.layers.padded_gru import PaddedGRU
 from keras_mm.layers.spec_augment import SpecAugment
 from keras_mm.layers.spectrogram_cnn import SpectrogramCNN
 from keras_mm.layers.speech_preprocessor import BLANK_ID
@@ -89,9 +90,10 @@ class SpeechRecognizer(PipelineModel):
     Waveforms become log-mel frames in the graph (25 ms every 10 ms,
     `keras_mm.layers.AudioFeatures`), masked by `SpecAugment` in training;
     two stride-2 conv blocks (`keras_mm.layers.SpectrogramCNN`) make one
-    step every 40 ms; `num_layers` bidirectional GRUs read the steps (padding
-    masked) and a dense layer gives, per step, logits over the blank and the
-    characters of `vocabulary`.
+    step every 40 ms; `num_layers` bidirectional GRUs read the steps (each
+    clip's padding kept out, `keras_mm.layers.PaddedGRU`) and a dense layer
+    gives, per step, logits over the blank and the characters of
+    `vocabulary`.
 
     `fit(audio, transcripts)` takes waveforms (a list of 1-D float arrays
     at `sample_rate`, or an array `(batch, samples)`) or audio file paths
@@ -198,7 +200,7 @@ class SpeechRecognizer(PipelineModel):
         )
         self.recurrent_layers = [
             keras.layers.Bidirectional(
-                keras.layers.GRU(hidden_dim // 2, return_sequences=True),
+                PaddedGRU(hidden_dim // 2, return_sequences=True),
                 dtype=dtype,
                 name=f"bigru_{i}",
             )
