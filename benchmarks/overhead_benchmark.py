@@ -49,8 +49,8 @@ of what is measured):
   speech, log-mel frames computed before training; keras_mm models get
   uint8 pixels and raw waveforms with a sample-level padding mask, and do
   the rest in the graph: `ImagePreprocessing` (cast, scale and offset; no
-  resize, the sizes match) and `AudioFeatures` (a framed STFT as a frozen
-  convolution, mel matrix, log). The hand side's log-mel frames are made
+  resize, the sizes match) and `AudioFeatures` (an FFT of windowed frames,
+  mel matrix, log). The hand side's log-mel frames are made
   with that same `keras_mm.layers.AudioFeatures` layer, outside the timed
   steps, so both see the same features; no keras_mm layer is in a
   hand-written model.
@@ -80,9 +80,11 @@ of what is measured):
   no way to ask for ResNet50V2's own [-1, 1]); the hand side feeds [-1, 1],
   which costs the same. The builder passes BERT's padding mask to the
   fusion layer, which does not read it.
-- Recognizer: keras_mm masks the GRUs with the frame padding mask (all
-  clips here are full length, so the mask is all true and the results
-  equal the unmasked ones), and forces padded steps to the blank
+- Recognizer: keras_mm gives its GRUs (`keras_mm.layers.PaddedGRU`) the
+  frame padding mask (all clips here are full length, so the mask is all
+  true and the results equal the unmasked ones); they run unmasked but
+  roll each clip's padding to the front of the backward direction, two
+  gathers per layer. It forces padded steps to the blank
   (`BlankPadding`, an elementwise select); its conv front end also
   mean-pools a `pooled_output` that is not read. `spec_augment=False` is
   passed because the hand-written model has no SpecAugment (the builder's
@@ -108,7 +110,7 @@ preprocessor over them in `tf.data`, which the hand-written side has no
 counterpart of. Reported: the median over rounds of each side's ms/step,
 the ratio of those medians and the median of the per-round ratios, the
 parameter counts of both models (trainable, and total with batch-norm
-statistics and the frozen STFT kernels), the backend and the process'
+statistics), the backend and the process'
 peak resident memory (`resource.getrusage`, cumulative over the pairs run
 so far).
 
@@ -643,8 +645,7 @@ def table(rows, header):
         )
     lines += [
         "",
-        "Params: trainable (total, with batch-norm statistics and frozen "
-        "STFT kernels).",
+        "Params: trainable (total, with batch-norm statistics).",
     ]
     return "\n".join(lines)
 
