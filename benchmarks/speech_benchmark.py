@@ -82,6 +82,7 @@ def ctc(args, data):
         ALPHABET,
         hidden_dim=args.hidden_dim,
         num_layers=args.num_layers,
+        normalize_features=args.normalize_features,
         learning_rate=schedule(
             args, len(train["audio"]), args.epochs, args.learning_rate
         ),
@@ -168,6 +169,12 @@ def main(argv=None):
     parser.add_argument("--num-words", type=int, default=3000)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--keyword-epochs", type=int, default=25)
+    parser.add_argument(
+        "--normalize-features",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="per-clip log-mel normalisation in the CTC recognizer",
+    )
     parser.add_argument("--hidden-dim", type=int, default=256)
     parser.add_argument("--num-layers", type=int, default=3)
     parser.add_argument("--learning-rate", type=float, default=2e-3)

@@ -411,19 +411,20 @@ def build_speech_recognizer(
     filters=32,
     dropout=0.1,
     spec_augment=True,
+    normalize_features=True,
     learning_rate=1e-3,
     name="speech_recognizer",
 ):
     """Builds a compiled CTC speech recognizer.
 
-    Waveforms become log-mel frames in the graph (SpecAugment while
-    training), a conv front end makes one step every 40 ms, `num_layers`
-    bidirectional GRUs read them, and a CTC head scores the blank and each
-    character of `vocabulary`. `fit(audio, transcripts)` takes waveforms or
-    audio file paths and strings (the CTC targets are made in the data
-    pipeline), and `transcribe(audio, decoder="greedy" | "beam")` returns
-    strings. See `keras_mm.models.SpeechRecognizer` for the inputs it
-    accepts and refuses.
+    Waveforms become log-mel frames in the graph (normalised per clip;
+    SpecAugment while training), a conv front end makes one step every 40
+    ms, `num_layers` bidirectional GRUs read them, and a CTC head scores the
+    blank and each character of `vocabulary`. `fit(audio, transcripts)`
+    takes waveforms or audio file paths and strings (the CTC targets are
+    made in the data pipeline), and `transcribe(audio, decoder="greedy" |
+    "beam")` returns strings. See `keras_mm.models.SpeechRecognizer` for the
+    inputs it accepts and refuses.
 
     The model comes compiled: Adam and the CTC loss
     (`keras_mm.models.CTCLoss`). Score transcriptions with
@@ -440,6 +441,8 @@ def build_speech_recognizer(
         filters: int. Channels of the conv front end. Defaults to `32`.
         dropout: float. Defaults to `0.1`.
         spec_augment: bool. Defaults to `True`.
+        normalize_features: bool. Per-clip mean and variance normalisation
+            of the log-mel bins. Defaults to `True`.
         learning_rate: float or a
             `keras.optimizers.schedules.LearningRateSchedule`. Defaults to
             `1e-3`.
@@ -467,6 +470,7 @@ def build_speech_recognizer(
         filters=filters,
         dropout=dropout,
         spec_augment=spec_augment,
+        normalize_features=normalize_features,
         name=name,
     )
     model.compile(

@@ -35,6 +35,20 @@ def stft_window(frame_length, fft_length):
     return np.pad(window, (0, fft_length - frame_length)).astype("float32")
 
 
+def normalize_frames(features, frame_mask=None, epsilon=1e-5):
+    """Each clip's bins to zero mean and unit variance over its frames
+    (`frame_mask` `True` on valid ones); masked frames become zeros."""
+    if frame_mask is None:
+        weights = keras.ops.ones_like(features[..., :1])
+    else:
+        weights = keras.ops.cast(frame_mask, features.dtype)[..., None]
+    count = keras.ops.maximum(keras.ops.sum(weights, axis=1, keepdims=True), 1)
+    mean = keras.ops.sum(features * weights, axis=1, keepdims=True) / count
+    centered = (features - mean) * weights
+    variance = keras.ops.sum(centered**2, axis=1, keepdims=True) / count
+    return centered * keras.ops.rsqrt(variance + epsilon)
+
+
 def dct_matrix(num_coefficients, size):
     """Orthonormal DCT-II, `(size, num_coefficients)`: `x @ m` is the DCT."""
     n = np.arange(size)[:, None]
@@ -56,7 +70,10 @@ class AudioFeatures(keras.layers.Layer):
     - `"log_mel"`: the log power in `num_mel_bins` triangular mel bands;
     - `"mfcc"`: the first `num_mfcc` coefficients of the orthonormal DCT of
       the log-mel bands.
-    The log is `log(power + 1e-6)`, so silence gives a finite floor.
+    The log is `log(power + 1e-6)`, so silence gives a finite floor. With
+    `normalize=True`, each clip's bins are then shifted and scaled to zero
+    mean and unit variance over its valid frames (per-utterance cepstral
+    mean and variance normalisation), and padded frames are zero.
     Features are computed in float32 under any dtype policy (the FFT
     refuses bfloat16), then cast to the compute dtype. The layer has no
     weights.
@@ -75,6 +92,8 @@ class AudioFeatures(keras.layers.Layer):
             at `sample_rate` (`400` at 16 kHz).
         frame_step: int or `None`. Samples between frames. Defaults to
             10 ms at `sample_rate` (`160` at 16 kHz).
+        normalize: bool. Per-clip mean and variance normalisation. Defaults
+            to `False`.
 
     Call arguments:
         inputs: float tensor `(batch, samples)`, at least `frame_length`
@@ -102,6 +121,7 @@ class AudioFeatures(keras.layers.Layer):
         num_mfcc=13,
         frame_length=None,
         frame_step=None,
+        normalize=False,
         **kwargs,
     ):
         # The STFT runs in float32 under any policy: no input autocast.
@@ -139,6 +159,7 @@ class AudioFeatures(keras.layers.Layer):
         self.num_mfcc = num_mfcc
         self.frame_length = frame_length
         self.frame_step = frame_step
+        self.normalize = bool(normalize)
         self.fft_length = 2 ** math.ceil(math.log2(frame_length))
         self.window = stft_window(frame_length, self.fft_length)
         num_fft_bins = self.fft_length // 2 + 1
@@ -190,13 +211,17 @@ class AudioFeatures(keras.layers.Layer):
         features = keras.ops.log(power + _LOG_OFFSET)
         if self.features == "mfcc":
             features = keras.ops.matmul(features, self.dct_matrix)
+        frame_mask = None
+        if padding_mask is not None:
+            starts = keras.ops.arange(keras.ops.shape(features)[1])
+            frame_mask = keras.ops.take(
+                padding_mask, starts * self.frame_step, axis=1
+            )
+        if self.normalize:
+            features = normalize_frames(features, frame_mask)
         features = keras.ops.cast(features, self.compute_dtype)
         if padding_mask is None:
             return features
-        starts = keras.ops.arange(keras.ops.shape(features)[1])
-        frame_mask = keras.ops.take(
-            padding_mask, starts * self.frame_step, axis=1
-        )
         return features, frame_mask
 
     def compute_output_spec(self, inputs, padding_mask=None):
@@ -221,6 +246,7 @@ class AudioFeatures(keras.layers.Layer):
                 "num_mfcc": self.num_mfcc,
                 "frame_length": self.frame_length,
                 "frame_step": self.frame_step,
+                "normalize": self.normalize,
             }
         )
         return config

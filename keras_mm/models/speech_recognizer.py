@@ -88,7 +88,8 @@ class SpeechRecognizer(PipelineModel):
     """Speech to text: log-mel frames, a CNN, BiGRUs and a CTC head.
 
     Waveforms become log-mel frames in the graph (25 ms every 10 ms,
-    `keras_mm.layers.AudioFeatures`), masked by `SpecAugment` in training;
+    `keras_mm.layers.AudioFeatures`, normalised per clip by default),
+    masked by `SpecAugment` in training;
     two stride-2 conv blocks (`keras_mm.layers.SpectrogramCNN`) make one
     step every 40 ms; `num_layers` bidirectional GRUs read the steps (each
     clip's padding kept out, `keras_mm.layers.PaddedGRU`) and a dense layer
@@ -126,6 +127,11 @@ class SpeechRecognizer(PipelineModel):
         dropout: float. Dropout between layers. Defaults to `0.1`.
         spec_augment: bool. Mask time and frequency bands while training.
             Defaults to `True`.
+        normalize_features: bool. Normalise each clip's log-mel bins to
+            zero mean and unit variance over its frames (per-utterance
+            CMVN), which evens out loudness and recording differences
+            between speakers. Defaults to `True` (models saved before the
+            option existed load with `False`, as they were trained).
 
     Examples:
     >>> model = keras_mm.models.SpeechRecognizer(
@@ -150,6 +156,7 @@ class SpeechRecognizer(PipelineModel):
         filters=32,
         dropout=0.1,
         spec_augment=True,
+        normalize_features=True,
         dtype=None,
         **kwargs,
     ):
@@ -172,6 +179,7 @@ class SpeechRecognizer(PipelineModel):
             sample_rate,
             "log_mel",
             num_mel_bins=num_mel_bins,
+            normalize=normalize_features,
             dtype=dtype,
             name="features",
         )
@@ -251,6 +259,7 @@ class SpeechRecognizer(PipelineModel):
         self.filters = filters
         self.dropout = dropout
         self.use_spec_augment = bool(spec_augment)
+        self.normalize_features = bool(normalize_features)
         self.num_steps = logits.shape[1]
 
     # === Inputs ===
@@ -411,12 +420,15 @@ class SpeechRecognizer(PipelineModel):
             "filters": self.filters,
             "dropout": self.dropout,
             "spec_augment": self.use_spec_augment,
+            "normalize_features": self.normalize_features,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
         }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = copy.deepcopy(config)
+        # Saved before the option existed: trained without normalisation.
+        config.setdefault("normalize_features", False)
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)

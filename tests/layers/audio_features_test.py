@@ -84,6 +84,29 @@ class AudioFeaturesTest(TestCase):
         )
         self.assertEqual(layer.weights, [])
 
+    def test_normalize_per_clip_over_valid_frames(self):
+        layer = AudioFeatures(normalize=True, **KWARGS)
+        rng = np.random.default_rng(0)
+        # Two clips of different loudness; the second half-padded.
+        waveform = rng.standard_normal((2, 2000)).astype("float32")
+        waveform[1] *= 30.0
+        mask = np.arange(2000)[None] < np.array([[2000], [1000]])
+        features, frame_mask = layer(waveform, padding_mask=mask)
+        features, frame_mask = np.asarray(features), np.asarray(frame_mask)
+        for clip in range(2):
+            valid = features[clip][frame_mask[clip]]
+            self.assertAllClose(valid.mean(axis=0), np.zeros(16), atol=1e-4)
+            self.assertAllClose(valid.std(axis=0), np.ones(16), atol=1e-3)
+        self.assertAllClose(features[1][~frame_mask[1]], 0.0)
+        # Loudness is gone: a clip and its louder copy give one result.
+        louder = layer(waveform[:1] * 30.0)
+        self.assertAllClose(louder, layer(waveform[:1]), atol=1e-3)
+        self.assertTrue(
+            AudioFeatures(**KWARGS).get_config()["normalize"] is False
+        )
+        silence = np.asarray(layer(np.zeros((1, 2000), "float32")))
+        self.assertAllClose(silence, np.zeros_like(silence), atol=1e-2)
+
     def test_matrices(self):
         dct = dct_matrix(16, 16)
         self.assertAllClose(dct.T @ dct, np.eye(16), atol=1e-5)

@@ -229,3 +229,10 @@ class SpeechRecognizerTest(TestCase):
         revived = SpeechRecognizer.from_config(config)
         self.assertEqual(revived.get_config(), config)
         self.assertEqual(revived.num_steps, model.num_steps)
+        self.assertTrue(revived.features.normalize)
+        # A config saved before `normalize_features` existed loads as it
+        # was trained: without it.
+        del config["normalize_features"]
+        legacy = SpeechRecognizer.from_config(config)
+        self.assertFalse(legacy.normalize_features)
+        self.assertFalse(legacy.features.normalize)
