@@ -95,12 +95,11 @@ def to_device(tree):
     )
 
 
-def step_times(model, batch, steps, repeats, warmup=2):
-    """Median and all per-repeat ms per `train_on_batch` step, after
-    `warmup` steps (the first compiles); each step returns its loss as a
-    Python float, so it has finished when timed."""
+def step_times(model, batch, steps, repeats):
+    """Median and all per-repeat ms per `train_on_batch` step; each step
+    returns its loss as a Python float, so it has finished when timed."""
     x, y, sample_weight = batch
-    for _ in range(warmup):
+    for _ in range(2):  # Compiles, then runs once compiled.
         keras.Model.train_on_batch(model, x, y, sample_weight=sample_weight)
     times = []
     for _ in range(repeats):

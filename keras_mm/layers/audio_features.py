@@ -182,6 +182,9 @@ class AudioFeatures(keras.layers.Layer):
             )
         self.built = True
 
+    def _num_frames(self, samples):
+        return (samples - self.frame_length) // self.frame_step + 1
+
     def call(self, inputs, padding_mask=None):
         inputs = keras.ops.cast(inputs, "float32")
         samples = inputs.shape[1]
@@ -204,8 +207,9 @@ class AudioFeatures(keras.layers.Layer):
         if samples is not None:
             # Keep the frame count static where the sample count is: the
             # TFLite converter loses it inside the STFT.
-            frames = (samples - self.frame_length) // self.frame_step + 1
-            power = keras.ops.reshape(power, (-1, frames, power.shape[-1]))
+            power = keras.ops.reshape(
+                power, (-1, self._num_frames(samples), power.shape[-1])
+            )
         if self.features != "stft":
             power = keras.ops.matmul(power, self.mel_matrix)
         features = keras.ops.log(power + _LOG_OFFSET)
@@ -226,9 +230,7 @@ class AudioFeatures(keras.layers.Layer):
 
     def compute_output_spec(self, inputs, padding_mask=None):
         batch, samples = inputs.shape[0], inputs.shape[-1]
-        frames = None
-        if samples is not None:
-            frames = (samples - self.frame_length) // self.frame_step + 1
+        frames = None if samples is None else self._num_frames(samples)
         features = keras.KerasTensor(
             (batch, frames, self.num_bins), self.compute_dtype
         )

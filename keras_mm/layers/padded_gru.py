@@ -56,10 +56,8 @@ class PaddedGRU(keras.layers.GRU):
                 return ops.where(mask[..., None], outputs, 0.0)
             # Keras repeats the last valid output over the padding (zeros
             # when a row has none).
-            last = ops.take_along_axis(
-                outputs,
-                ops.maximum(ops.minimum(times, lengths - 1), 0)[..., None],
-                axis=1,
+            last = _take_steps(
+                outputs, ops.maximum(ops.minimum(times, lengths - 1), 0)
             )
             return ops.where((lengths > 0)[..., None], last, 0.0)
         # Roll each row right by its padding (padding first, read last);
