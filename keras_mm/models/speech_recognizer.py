@@ -206,13 +206,32 @@ class SpeechRecognizer(PipelineModel):
         self.subsampling = SpectrogramCNN(
             hidden_dim, _CONV_LAYERS, filters, dtype=dtype, name="subsampling"
         )
+        # Both directions are made here and all stay referenced until
+        # wrapped: `Bidirectional` otherwise copies its layer through
+        # serialization, and while `load_model` shares objects by `id()`, a
+        # new layer at the address of a collected one would be taken for it
+        # (the loaded model then gets two backward GRUs and fails to build).
+        grus = [
+            [
+                PaddedGRU(
+                    hidden_dim // 2,
+                    return_sequences=True,
+                    go_backwards=go_backwards,
+                    dtype=dtype,
+                    name=f"{direction}_padded_gru",
+                )
+                for direction, go_backwards in (
+                    ("forward", False),
+                    ("backward", True),
+                )
+            ]
+            for _ in range(num_layers)
+        ]
         self.recurrent_layers = [
             keras.layers.Bidirectional(
-                PaddedGRU(hidden_dim // 2, return_sequences=True),
-                dtype=dtype,
-                name=f"bigru_{i}",
+                forward, backward_layer=backward, dtype=dtype, name=f"bigru_{i}"
             )
-            for i in range(num_layers)
+            for i, (forward, backward) in enumerate(grus)
         ]
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=dtype)
         self.logits_dense = keras.layers.Dense(

@@ -236,3 +236,22 @@ class SpeechRecognizerTest(TestCase):
         legacy = SpeechRecognizer.from_config(config)
         self.assertFalse(legacy.normalize_features)
         self.assertFalse(legacy.features.normalize)
+
+    def test_revives_repeatedly_while_loading_shares_objects(self):
+        # `load_model` shares objects by `id()`. Wrapping a fresh GRU in
+        # `Bidirectional` while loading used to fail now and then (about
+        # one build in twelve) when the GRU reused a collected one's id.
+        from keras.src.saving.serialization_lib import ObjectSharingScope
+
+        config = tiny_recognizer(num_layers=2).get_config()
+        with ObjectSharingScope():
+            for _ in range(30):
+                revived = SpeechRecognizer.from_config(dict(config))
+                directions = [
+                    (
+                        layer.forward_layer.go_backwards,
+                        layer.backward_layer.go_backwards,
+                    )
+                    for layer in revived.recurrent_layers
+                ]
+                self.assertEqual(directions, [(False, True)] * 2)
