@@ -146,8 +146,9 @@ def build_classifier(
             name) to a `keras_mm.encoders.Encoder`.
         num_classes: int or `None` (regression).
         fusion: str or layer. `"concat"`, `"gated"`, `"cross_attention"`,
-            `"film"`, `"bilinear"`, `"tokens"` or `"late"`, or a fusion
-            layer instance. Defaults to `"concat"`.
+            `"film"`, `"bilinear"`, `"tokens"`, `"late"` or `"query"`
+            (see `keras_mm.fusion`), or a fusion layer instance. Defaults
+            to `"concat"`.
         hidden_dim: int. Size of the fused features. Defaults to `128`.
         dropout: float. Dropout before the head. Defaults to `0.1`.
         activation: `"softmax"`, `"sigmoid"` or `None` (logits).

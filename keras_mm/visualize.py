@@ -121,14 +121,12 @@ def attention_scores(model, x, batch_size=None):
             "`return_attention_scores=True`, so the model holds no scores. "
             "Models from `keras_mm.build_classifier` hold them."
         )
-    modalities = sorted(node.arguments.args[0])
-    names = sorted(
-        f"{query}->{key}"
-        for query in modalities
-        for key in modalities
-        if key != query or len(modalities) == 1
+    # The layer names its scores ("text->images", ...); the node's outputs
+    # are `(fused, scores)` flattened, the dict's keys sorted.
+    _, specs = fusion.compute_output_spec(
+        node.arguments.args[0], return_attention_scores=True
     )
-    # The node's outputs are `(fused, scores)` flattened: dict keys sorted.
+    names = sorted(specs)
     scores = dict(zip(names, node.outputs[1:]))
     scorer = PipelineModel(model.input, scores, preprocessor=model.preprocessor)
     return scorer.predict(x, batch_size=batch_size, verbose=0)
@@ -152,12 +150,14 @@ def attention_map(
 
     The first panel shows the image under the attention of all its words
     (averaged over heads and words); each next panel, one word's attention.
-    Image tokens are laid out on their square grid and stretched over the
-    image.
+    With `fusion="query"`, whose one query is the whole text, each next
+    panel shows one head's mask instead. Image tokens are laid out on their
+    square grid and stretched over the image.
 
     Args:
         model: a model from `keras_mm.build_classifier(...,
-            fusion="cross_attention")` with an image input.
+            fusion="cross_attention")` or `fusion="query"`, with an image
+            input.
         x: dict of raw inputs (as for `predict`); only row `index` is used.
         index: int. The example to draw. Defaults to `0`.
         query: str. The attending input. Defaults to `"text"`.
@@ -207,11 +207,18 @@ def attention_map(
             f"'{key}' has {weights.shape[-1]} tokens, not a square grid, so "
             "they cannot be laid over the image."
         )
+    image = np.asarray(one[key][0])
+    if weights.shape[0] == 1:
+        # One query for the whole input (`fusion="query"`): a panel per
+        # head, each a soft mask of what it looked up.
+        heads = np.asarray(scores[name][0])[:, 0]
+        maps = [weights[0], *heads[:max_words]]
+        titles = ["all heads"] + [f"head {h + 1}" for h in range(len(maps) - 1)]
+        return _draw_attention(image, maps, titles, side, path)
     words = _words(model, query, one[query][0])
     if words is None:
         words = [f"token {i}" for i in range(weights.shape[0])]
     words = words[: weights.shape[0]]
-    image = np.asarray(one[key][0])
     maps = [weights[: len(words)].mean(axis=0)]
     titles = ["all words"]
     for i, word in enumerate(words[:max_words]):

@@ -34,7 +34,7 @@ class FusionBenchmarkTest(TestCase):
                 "--hidden-dim",
                 "8",
                 "--fusions",
-                "concat,late",
+                "query,late",
                 "--output",
                 output,
             ]
@@ -43,7 +43,7 @@ class FusionBenchmarkTest(TestCase):
         with open(output) as f:
             table = f.read()
         for label in (
-            "| concat |",
+            "| query |",
             "| late |",
             "| images only |",
             "| text only |",

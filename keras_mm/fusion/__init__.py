@@ -8,6 +8,7 @@ from keras_mm.fusion.cross_attention_fusion import CrossAttentionFusion
 from keras_mm.fusion.film_fusion import FiLMFusion
 from keras_mm.fusion.gated_fusion import GatedFusion
 from keras_mm.fusion.late_fusion import LateFusion
+from keras_mm.fusion.query_fusion import QueryFusion
 from keras_mm.fusion.token_fusion import TokenFusion
 
 _FUSIONS = {
@@ -17,6 +18,7 @@ _FUSIONS = {
     "film": FiLMFusion,
     "gated": GatedFusion,
     "late": LateFusion,
+    "query": QueryFusion,
     "tokens": TokenFusion,
 }
 
@@ -26,7 +28,8 @@ def get(identifier, **kwargs):
 
     Args:
         identifier: str or `keras.layers.Layer`. One of `"bilinear"`, `"concat"`,
-            `"cross_attention"`, `"film"`, `"gated"`, `"late"`, `"tokens"`;
+            `"cross_attention"`, `"film"`, `"gated"`, `"late"`, `"query"`,
+            `"tokens"`;
             a layer instance is returned as is (`kwargs` are then ignored).
         **kwargs: constructor arguments of the named class, for example
             `hidden_dim`.
@@ -44,7 +47,7 @@ def get(identifier, **kwargs):
     >>> keras_mm.fusion.get("sum", hidden_dim=8)
     Traceback (most recent call last):
     ...
-    ValueError: Unknown fusion 'sum'. Expected one of: 'bilinear', 'concat', 'cross_attention', 'film', 'gated', 'late', 'tokens', or a keras.layers.Layer instance.
+    ValueError: Unknown fusion 'sum'. Expected one of: 'bilinear', 'concat', 'cross_attention', 'film', 'gated', 'late', 'query', 'tokens', or a keras.layers.Layer instance.
     """  # noqa: E501
     if isinstance(identifier, keras.layers.Layer):
         return identifier

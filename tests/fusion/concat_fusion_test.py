@@ -74,6 +74,7 @@ class ConcatFusionTest(TestCase):
             "film": fusion.FiLMFusion,
             "bilinear": fusion.BilinearFusion,
             "tokens": fusion.TokenFusion,
+            "query": fusion.QueryFusion,
         }
         for name, cls in expected.items():
             layer = fusion.get(name, hidden_dim=4)

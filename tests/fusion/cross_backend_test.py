@@ -12,6 +12,7 @@ FUSIONS = {
     "film": {"hidden_dim": 4},
     "gated": {"hidden_dim": 4},
     "late": {"num_classes": 3},
+    "query": {"hidden_dim": 4, "num_heads": 2, "key_dim": 3},
     "tokens": {"hidden_dim": 4, "num_heads": 2},
 }
 
