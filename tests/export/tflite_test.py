@@ -55,6 +55,15 @@ class TFLiteTest(TestCase):
             self.assertGreater(difference, 0.0)  # It is quantized.
 
     @pytest.mark.slow
+    def test_query_fusion_exports_with_builtin_ops(self):
+        # Sigmoid masks over image and padded audio tokens, on raw inputs.
+        model = classifier(fusion="query")
+        path = keras_mm.export.tflite(
+            model, os.path.join(self.get_temp_dir(), "query.tflite")
+        )
+        self.assertLess(keras_mm.export.verify(path, model, inputs()), 1e-3)
+
+    @pytest.mark.slow
     def test_captioner_and_speech_recognizer_decode_the_same(self):
         x = inputs()
         tmp = self.get_temp_dir()
