@@ -194,9 +194,11 @@ def build_classifier(
                 "(from keras_mm.encoders.image, text or audio). Received: "
                 f"{type(encoder).__name__}"
             )
-    # A ReLU layer after the fusion lets the head compare modalities: a
+    # A hidden layer after the fusion lets the head compare modalities: a
     # linear head over concatenated features cannot tell whether the
-    # statement's colour is the image's.
+    # statement's colour is the image's. It is GELU, not ReLU: ReLU units
+    # that the first-learned statements drive negative stop learning, and
+    # the others then stay at chance.
     head = ClassificationHead(
         num_classes,
         activation=activation,

@@ -16,9 +16,15 @@ class ClassificationHead(keras.layers.Layer):
         activation: str or `None`. `"softmax"` (one class per example),
             `"sigmoid"` (multi-label) or `None` (logits, or regression).
             Defaults to `"softmax"`.
-        hidden_dim: int or `None`. Size of a ReLU hidden layer before the
+        hidden_dim: int or `None`. Size of a hidden layer before the
             output, or `None` for none. Defaults to `None`.
         dropout: float. Dropout rate on the input. Defaults to `0.0`.
+        hidden_activation: str. Activation of the hidden layer, any Keras
+            activation name. Defaults to `"gelu"`: with `"relu"`, units
+            that a first-learned part of a task drives negative can stop
+            learning for good (on the scenes, colour statements then stay
+            at chance next to size statements). Configs saved without it
+            load with `"relu"`, as they were trained.
 
     Call arguments:
         inputs: `(batch, features)`.
@@ -38,9 +44,18 @@ class ClassificationHead(keras.layers.Layer):
         activation="softmax",
         hidden_dim=None,
         dropout=0.0,
+        hidden_activation="gelu",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        try:
+            keras.activations.get(hidden_activation)
+        except ValueError:
+            raise ValueError(
+                "`hidden_activation` must be a Keras activation name such as "
+                f"'gelu' or 'relu'. Received: hidden_activation="
+                f"{hidden_activation!r}"
+            ) from None
         if num_classes is not None and (
             not isinstance(num_classes, int) or num_classes < 1
         ):
@@ -62,13 +77,14 @@ class ClassificationHead(keras.layers.Layer):
         self.activation = activation
         self.hidden_dim = hidden_dim
         self.dropout = dropout
+        self.hidden_activation = hidden_activation
         self.dropout_layer = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="dropout"
         )
         self.hidden = (
             keras.layers.Dense(
                 hidden_dim,
-                activation="relu",
+                activation=hidden_activation,
                 dtype=self.dtype_policy,
                 name="hidden",
             )
@@ -113,6 +129,12 @@ class ClassificationHead(keras.layers.Layer):
                 "activation": self.activation,
                 "hidden_dim": self.hidden_dim,
                 "dropout": self.dropout,
+                "hidden_activation": self.hidden_activation,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Heads saved before `hidden_activation` existed used ReLU.
+        return super().from_config({"hidden_activation": "relu", **config})
