@@ -109,13 +109,14 @@ def build_classifier(
     learning_rates=None,
     allow_missing=False,
     modality_dropout=0.0,
+    hidden_activation="relu",
     name="classifier",
 ):
     """Builds a compiled classifier (or regressor) over any mix of inputs.
 
     Each encoder turns its input into `{"sequence_output",
     "pooled_output"}`; a fusion layer combines them (token-level padding
-    masks are passed along for text); a head (dropout, a ReLU layer of
+    masks are passed along for text); a head (dropout, a hidden layer of
     `hidden_dim`, the output layer) makes the predictions. The
     model is a `keras_mm.models.PipelineModel`: `fit`, `evaluate` and
     `predict` take a dict of raw inputs keyed like `encoders` (images as
@@ -163,6 +164,10 @@ def build_classifier(
         allow_missing: bool or list of input keys that may be missing.
             Defaults to `False`, or `True` when `modality_dropout > 0`.
         modality_dropout: float in `[0, 1)`. Defaults to `0.0`.
+        hidden_activation: str. Activation of the head's hidden layer.
+            Defaults to `"relu"`; `"gelu"` helps when one part of a task
+            stays at chance while another is learned (see
+            `keras_mm.heads.ClassificationHead`).
         name: str. Defaults to `"classifier"`.
 
     Returns:
@@ -196,16 +201,15 @@ def build_classifier(
             )
     # A hidden layer after the fusion lets the head compare modalities: a
     # linear head over concatenated features cannot tell whether the
-    # statement's colour is the image's. It is GELU, not ReLU: ReLU units
-    # that the first-learned statements drive negative stop learning, and
-    # the others then stay at chance.
+    # statement's colour is the image's.
     head = ClassificationHead(
         num_classes,
         activation=activation,
         hidden_dim=hidden_dim,
         dropout=dropout,
+        hidden_activation=hidden_activation,
         name="head",
-    )  # Validates num_classes and activation before anything is built.
+    )  # Validates its arguments before anything is built.
     check_rate(modality_dropout=modality_dropout)
     multipliers = _multipliers(learning_rates, learning_rate, encoders)
     missing_keys = _missing_keys(allow_missing, modality_dropout, encoders)

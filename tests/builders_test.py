@@ -53,8 +53,18 @@ class BuildClassifierTest(TestCase):
         multilabel.fit(x, labels, batch_size=4, verbose=0)
         self.assertEqual(multilabel.predict(x, verbose=0).shape, (8, 4))
         regressor = keras_mm.build_classifier(
-            tiny_encoders(), num_classes=None, activation=None, hidden_dim=8
+            tiny_encoders(),
+            num_classes=None,
+            activation=None,
+            hidden_dim=8,
+            hidden_activation="gelu",
         )
+        hidden = regressor.get_layer("head").hidden
+        self.assertEqual(hidden.activation, keras.activations.gelu)
+        with pytest.raises(ValueError, match="hidden_activation='tanhh'"):
+            keras_mm.build_classifier(
+                tiny_encoders(), num_classes=2, hidden_activation="tanhh"
+            )
         history = regressor.fit(x, np.linspace(0, 1, 8), verbose=0)
         self.assertIn("mae", history.history)
         self.assertEqual(regressor.predict(x, verbose=0).shape, (8, 1))

@@ -20,11 +20,10 @@ class ClassificationHead(keras.layers.Layer):
             output, or `None` for none. Defaults to `None`.
         dropout: float. Dropout rate on the input. Defaults to `0.0`.
         hidden_activation: str. Activation of the hidden layer, any Keras
-            activation name. Defaults to `"gelu"`: with `"relu"`, units
-            that a first-learned part of a task drives negative can stop
-            learning for good (on the scenes, colour statements then stay
-            at chance next to size statements). Configs saved without it
-            load with `"relu"`, as they were trained.
+            activation name. Defaults to `"relu"`. Try `"gelu"` when one
+            part of a task stays at chance while another is learned: ReLU
+            units that the first-learned part drives negative can stop
+            learning for good (see the fusion section of BENCHMARKS.md).
 
     Call arguments:
         inputs: `(batch, features)`.
@@ -44,7 +43,7 @@ class ClassificationHead(keras.layers.Layer):
         activation="softmax",
         hidden_dim=None,
         dropout=0.0,
-        hidden_activation="gelu",
+        hidden_activation="relu",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -133,8 +132,3 @@ class ClassificationHead(keras.layers.Layer):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        # Heads saved before `hidden_activation` existed used ReLU.
-        return super().from_config({"hidden_activation": "relu", **config})
