@@ -193,6 +193,12 @@ class QueryFusion(FusionLayer):
         self._names = (query, others)
         self.built = True
 
+    def _split_heads(self, x):
+        """`(batch, tokens, heads * key_dim)` -> `(batch, heads, tokens,
+        key_dim)`."""
+        shape = (-1, keras.ops.shape(x)[1], self.num_heads, self.key_dim)
+        return keras.ops.transpose(keras.ops.reshape(x, shape), (0, 2, 1, 3))
+
     def call(self, inputs, return_attention_scores=False):
         query, others = self._names
         heads, dim = self.num_heads, self.key_dim
@@ -206,17 +212,8 @@ class QueryFusion(FusionLayer):
             tokens = inputs[m]["sequence_output"]
             if self.position_embedding:
                 tokens = tokens + self.positions[i]
-
-            def split(x):  # (batch, tokens, heads * dim) -> per head.
-                x = keras.ops.reshape(
-                    x, (-1, keras.ops.shape(x)[1], heads, dim)
-                )
-                return keras.ops.transpose(x, (0, 2, 1, 3))
-
-            keys, values = (
-                split(self.keys[i](tokens)),
-                split(self.values[i](tokens)),
-            )
+            keys = self._split_heads(self.keys[i](tokens))
+            values = self._split_heads(self.values[i](tokens))
             logits = keras.ops.sum(queries * keys, axis=-1) / dim**0.5
             weights = keras.ops.sigmoid(logits + self.biases[i][None, :, None])
             mask = inputs[m].get("padding_mask")
