@@ -5,7 +5,9 @@ from keras_mm.fusion.fusion_layer import FusionLayer
 from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
 from keras_mm.utils.validation import check_integers
 from keras_mm.utils.validation import check_modalities
+from keras_mm.utils.validation import check_modality_name
 from keras_mm.utils.validation import check_rate
+from keras_mm.utils.validation import split_modalities
 
 
 @keras_mm_export
@@ -63,11 +65,7 @@ class FiLMFusion(FusionLayer):
     def __init__(self, hidden_dim, conditioned=None, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         check_integers(hidden_dim=hidden_dim)
-        if conditioned is not None and not isinstance(conditioned, str):
-            raise ValueError(
-                "`conditioned` must be a modality name or None. "
-                f"Received: conditioned={conditioned!r}"
-            )
+        check_modality_name(conditioned=conditioned)
         check_rate(dropout=dropout)
         self.hidden_dim = hidden_dim
         self.output_dim = hidden_dim
@@ -82,14 +80,8 @@ class FiLMFusion(FusionLayer):
 
     def _split(self, names):
         """The conditioned modality and the conditioning ones."""
-        names = sorted(names)
-        target = self.conditioned or names[0]
-        if target not in names:
-            raise ValueError(
-                f"`conditioned` must be one of the modalities {names}. "
-                f"Received: conditioned={target!r}"
-            )
-        return target, [m for m in names if m != target] or [target]
+        target = self.conditioned or sorted(names)[0]
+        return split_modalities(names, target, "conditioned")
 
     def build(self, inputs_shape):
         check_modalities(inputs_shape)

@@ -4,6 +4,8 @@ from keras_mm.api_export import keras_mm_export
 from keras_mm.fusion.fusion_layer import FusionLayer
 from keras_mm.utils.validation import check_integers
 from keras_mm.utils.validation import check_modalities
+from keras_mm.utils.validation import check_modality_name
+from keras_mm.utils.validation import split_modalities
 
 
 @keras_mm_export
@@ -109,11 +111,7 @@ class QueryFusion(FusionLayer):
             key_dim=key_dim,
             max_count=max_count,
         )
-        if query is not None and not isinstance(query, str):
-            raise ValueError(
-                "`query` must be a modality name or None. "
-                f"Received: query={query!r}"
-            )
+        check_modality_name(query=query)
         if not isinstance(position_embedding, bool):
             raise ValueError(
                 "`position_embedding` must be a bool. Received: "
@@ -132,20 +130,10 @@ class QueryFusion(FusionLayer):
         layer.build(input_shape)
         return layer
 
-    def _query_name(self, modalities):
-        if self.query is None:
-            return "text" if "text" in modalities else sorted(modalities)[0]
-        if self.query not in modalities:
-            raise ValueError(
-                f"`query` must be one of the modalities {sorted(modalities)}."
-                f" Received: query={self.query!r}"
-            )
-        return self.query
-
     def build(self, inputs_shape):
-        check_modalities(inputs_shape)
-        query = self._query_name(inputs_shape)
-        others = sorted(m for m in inputs_shape if m != query) or [query]
+        names = check_modalities(inputs_shape)
+        query = self.query or ("text" if "text" in names else names[0])
+        query, others = split_modalities(names, query, "query")
         pooled_shape = inputs_shape[query]["pooled_output"]
         units = self.num_heads * self.key_dim
         self.query_projection = self._dense(units, "query", pooled_shape)

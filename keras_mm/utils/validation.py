@@ -50,3 +50,28 @@ def check_modalities(inputs_shape):
             f"Received: inputs={inputs_shape}"
         )
     return sorted(inputs_shape)
+
+
+def check_modality_name(**values):
+    """Raises unless every keyword value is a modality name (str) or None,
+    as the fusion layers' `conditioned` and `query` arguments are."""
+    for name, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(
+                f"`{name}` must be a modality name or None. "
+                f"Received: {name}={value!r}"
+            )
+
+
+def split_modalities(names, chosen, argument):
+    """Returns `(chosen, others)` for a fusion layer that treats one
+    modality apart: `others` are the other names in sorted order, or
+    `[chosen]` when it is the only one. Raises, naming `argument`, when
+    `chosen` is not in `names`."""
+    names = sorted(names)
+    if chosen not in names:
+        raise ValueError(
+            f"`{argument}` must be one of the modalities {names}. "
+            f"Received: {argument}={chosen!r}"
+        )
+    return chosen, [m for m in names if m != chosen] or [chosen]
