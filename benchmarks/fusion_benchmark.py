@@ -42,7 +42,7 @@ def run_one(data, iid, vocab, inputs, fusion, args):
         )
     if "text" in inputs:
         encoders["text"] = keras_mm.encoders.text(
-            "transformer_small", vocabulary=vocab, sequence_length=16
+            args.text_encoder, vocabulary=vocab, sequence_length=16
         )
     model = keras_mm.build_classifier(
         encoders, num_classes=3, fusion=fusion, hidden_dim=args.hidden_dim
@@ -87,6 +87,11 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--hidden-dim", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--text-encoder",
+        default="transformer_small",
+        help="a built-in text encoder of keras_mm.encoders.text",
+    )
     parser.add_argument("--fusions", default=",".join(FUSIONS))
     parser.add_argument(
         "--skip-baselines",
@@ -130,7 +135,8 @@ def main(argv=None):
     table = "\n".join(
         [
             f"Scenes: {args.num_samples} samples, {args.image_size} px, "
-            f"{args.epochs} epochs, hidden_dim {args.hidden_dim}, seed "
+            f"{args.epochs} epochs, hidden_dim {args.hidden_dim}, text "
+            f"encoder {args.text_encoder}, seed "
             f"{args.seed}; backend {keras.backend.backend()}, "
             f"{platform.processor() or platform.machine()}.",
             "",

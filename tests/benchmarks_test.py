@@ -35,6 +35,8 @@ class FusionBenchmarkTest(TestCase):
                 "8",
                 "--fusions",
                 "query,late",
+                "--text-encoder",
+                "bag_of_words_small",
                 "--output",
                 output,
             ]

@@ -21,6 +21,7 @@ BUILTINS = {
     # name: (hidden_dim, num_layers, num_heads)
     "transformer_small": (64, 2, 4),
     "bigru_small": (64, 1, None),
+    "bag_of_words_small": (64, None, None),
 }
 
 
@@ -87,6 +88,30 @@ def _builtin_network(
     padding_mask = keras.Input(
         (sequence_length,), dtype="bool", name="padding_mask"
     )
+    if name == "bag_of_words_small":
+        # No mixing between tokens: each word keeps its own vector, and
+        # the pooled vector is their normalised mean. Trained from scratch
+        # on short statements, this learns which word is which far faster
+        # than a transformer, whose first layers average the words. No
+        # shift in the norms, so an empty text still pools to zeros.
+        embeddings = keras.layers.Embedding(
+            vocabulary_size, hidden_dim, name=f"{prefix}_embedding"
+        )(token_ids)
+        pooled = MaskedAveragePooling(name=f"{prefix}_pooling")(
+            embeddings, padding_mask=padding_mask
+        )
+        return keras.Model(
+            {"token_ids": token_ids, "padding_mask": padding_mask},
+            {
+                "sequence_output": keras.layers.LayerNormalization(
+                    center=False, name=f"{prefix}_token_norm"
+                )(embeddings),
+                "pooled_output": keras.layers.LayerNormalization(
+                    center=False, name=f"{prefix}_pooled_norm"
+                )(pooled),
+            },
+            name=f"{prefix}_network",
+        )
     if name == "transformer_small":
         x = keras_hub.layers.TokenAndPositionEmbedding(
             vocabulary_size,
@@ -182,7 +207,11 @@ def text(
             - a built-in architecture, randomly initialised, with a
               word-level `WordTokenizer` over `vocabulary` (core TensorFlow
               string ops only, so exported models serve raw strings on a
-              stock TF Serving): `"transformer_small"` or `"bigru_small"`;
+              stock TF Serving): `"transformer_small"`, `"bigru_small"`
+              or `"bag_of_words_small"` (word embeddings, no mixing
+              between words: their normalised mean is the pooled vector;
+              from scratch, the fastest to tell words apart, where word
+              order does not matter);
             - a KerasHub preset name such as `"bert_tiny_en_uncased"`
               (downloads on first use), or a local preset directory holding
               the backbone and its tokenizer;
@@ -194,7 +223,9 @@ def text(
         tokenizer: `keras_hub.tokenizers.Tokenizer`, for a backbone object.
         hidden_dim, num_layers, num_heads: ints, to size a built-in.
             Default to 64, 2 and 4 (`transformer_small`), 64 and 1
-            (`bigru_small`).
+            (`bigru_small`), 64 (`bag_of_words_small`, which has no layers
+            or heads and ignores `num_layers`, `num_heads` and
+            `dropout`).
         dropout: float. Dropout rate of a built-in. Defaults to `0.1`.
         trainable: bool. `False` freezes the encoder. Defaults to `True`.
         name: str. Defaults to `"text_encoder"`.

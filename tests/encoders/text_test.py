@@ -67,7 +67,7 @@ class TextEncoderTest(TestCase):
         self.vocab = keras_mm.encoders.text_vocabulary(TEXTS, 20)
 
     def test_builtins_on_raw_strings(self):
-        for name in ("transformer_small", "bigru_small"):
+        for name in ("transformer_small", "bigru_small", "bag_of_words_small"):
             encoder = keras_mm.encoders.text(
                 name, vocabulary=self.vocab, **TINY
             )
@@ -77,6 +77,32 @@ class TextEncoderTest(TestCase):
             self.assertTrue(np.isfinite(out["pooled_output"]).all())
             # An empty string pools to zeros, not NaN.
             np.testing.assert_array_equal(out["pooled_output"][2], 0.0)
+
+    def test_bag_of_words_ignores_order_and_padding(self):
+        encoder = keras_mm.encoders.text(
+            "bag_of_words_small", vocabulary=self.vocab, **TINY
+        )
+        out = encoder.predict(
+            ["a red circle", "circle a red", "red circle"], verbose=0
+        )
+        pooled = out["pooled_output"]
+        self.assertAllClose(pooled[0], pooled[1], atol=1e-6)
+        self.assertGreater(np.abs(pooled[0] - pooled[2]).max(), 1e-3)
+        # Normalised: zero mean over the features.
+        self.assertAllClose(pooled.mean(axis=-1), np.zeros(3), atol=1e-5)
+        # One vector per word, whatever its neighbours: "red" is the same
+        # token in both texts.
+        self.assertAllClose(
+            out["sequence_output"][0, 1], out["sequence_output"][1, 2]
+        )
+        self.assertEqual(
+            {w.path for w in encoder.weights},
+            {
+                "text_encoder_embedding/embeddings",
+                "text_encoder_token_norm/gamma",
+                "text_encoder_pooled_norm/gamma",
+            },
+        )
 
     def test_fit_on_raw_strings(self):
         encoder = keras_mm.encoders.text(
@@ -111,16 +137,17 @@ class TextEncoderTest(TestCase):
         self.assertNotEqual(encoder.non_trainable_weights, [])
 
     def test_saving(self):
-        encoder = keras_mm.encoders.text(
-            "transformer_small", vocabulary=self.vocab, **TINY
-        )
-        restored = self.run_model_saving_test(
-            encoder, encoder.preprocessor(TEXTS)
-        )
-        self.assertAllClose(
-            encoder.predict(TEXTS, verbose=0),
-            restored.predict(TEXTS, verbose=0),
-        )
+        for name in ("transformer_small", "bag_of_words_small"):
+            encoder = keras_mm.encoders.text(
+                name, vocabulary=self.vocab, **TINY
+            )
+            restored = self.run_model_saving_test(
+                encoder, encoder.preprocessor(TEXTS)
+            )
+            self.assertAllClose(
+                encoder.predict(TEXTS, verbose=0),
+                restored.predict(TEXTS, verbose=0),
+            )
 
     @pytest.mark.slow
     def test_cross_backend(self):
@@ -182,7 +209,11 @@ class TextEncoderTest(TestCase):
         self.run_offline_preset_test(
             keras_mm.encoders.text,
             "bert_tiny_en_uncased",
-            builtins=("transformer_small", "bigru_small"),
+            builtins=(
+                "transformer_small",
+                "bigru_small",
+                "bag_of_words_small",
+            ),
         )
 
     def test_bad_arguments(self):
