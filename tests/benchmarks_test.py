@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+import keras_mm
 from benchmarks import captioner_generate_speed
 from benchmarks import export_benchmark
 from benchmarks import fusion_benchmark
@@ -37,20 +38,56 @@ class FusionBenchmarkTest(TestCase):
                 "query,late",
                 "--text-encoder",
                 "bag_of_words_small",
+                "--object-tokens",
                 "--output",
                 output,
             ]
         )
-        self.assertEqual(len(rows), 4)  # 2 fusions, image only, text only
+        # 2 fusions on pixels, 2 on object tokens, image only, text only.
+        self.assertEqual(len(rows), 6)
         with open(output) as f:
             table = f.read()
         for label in (
             "| query |",
             "| late |",
+            "| query, object tokens |",
             "| images only |",
             "| text only |",
         ):
             self.assertIn(label, table)
+
+    def test_object_tokens_hold_each_object_and_the_word(self):
+        split = keras_mm.datasets.scenes(num_samples=60, image_size=48)["train"]
+        tokens = fusion_benchmark.object_tokens(split, 48)
+        scenes = keras_mm.datasets.scenes
+        self.assertEqual(
+            tokens.shape, (42, 9, fusion_benchmark.OBJECT_FEATURES)
+        )
+        for i, objects in enumerate(split["objects"]):
+            shapes = tokens[i, :, : len(scenes.SHAPES)]
+            # One shape one-hot per object, each in its own cell.
+            self.assertEqual(shapes.sum(), len(objects))
+            for o in objects:
+                cell = (o["center"][0] // 16) * 3 + o["center"][1] // 16
+                self.assertEqual(
+                    shapes[cell, scenes.SHAPES.index(o["shape"])], 1
+                )
+            word_cells = np.flatnonzero(tokens[i, :, -1])
+            if not split["word"][i]:
+                self.assertEqual(len(word_cells), 0)
+                continue
+            # The word fills the three cells of its band, none with an
+            # object in it.
+            self.assertEqual(len(word_cells), 3)
+            self.assertEqual(shapes[word_cells].sum(), 0)
+            band = {"top": 0, "left": 0, "middle": 1}.get(
+                split["word_position"][i], 2
+            )
+            rows, columns = word_cells // 3, word_cells % 3
+            self.assertTrue(
+                (rows == band).all() or (columns == band).all(),
+                msg=f"{split['word_position'][i]}: cells {word_cells}",
+            )
 
 
 class CaptionerGenerateSpeedTest(TestCase):
