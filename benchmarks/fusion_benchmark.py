@@ -93,7 +93,8 @@ def run_one(data, iid, vocab, inputs, fusion, args, objects=False):
         encoders["images"] = object_token_encoder()
     elif "images" in inputs:
         encoders["images"] = keras_mm.encoders.image(
-            "cnn_small", image_shape=(args.image_size, args.image_size, 3)
+            args.image_encoder,
+            image_shape=(args.image_size, args.image_size, 3),
         )
     if "text" in inputs:
         encoders["text"] = keras_mm.encoders.text(
@@ -145,6 +146,11 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--hidden-dim", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--image-encoder",
+        default="cnn_small",
+        help="a built-in image encoder of keras_mm.encoders.image",
+    )
     parser.add_argument(
         "--text-encoder",
         default="transformer_small",
@@ -204,8 +210,8 @@ def main(argv=None):
     table = "\n".join(
         [
             f"Scenes: {args.num_samples} samples, {args.image_size} px, "
-            f"{args.epochs} epochs, hidden_dim {args.hidden_dim}, text "
-            f"encoder {args.text_encoder}, seed "
+            f"{args.epochs} epochs, hidden_dim {args.hidden_dim}, encoders "
+            f"{args.image_encoder} and {args.text_encoder}, seed "
             f"{args.seed}; backend {keras.backend.backend()}, "
             f"{platform.processor() or platform.machine()}.",
             "",

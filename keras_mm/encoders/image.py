@@ -74,8 +74,11 @@ def image(
         backbone: str or `keras.Model`. One of:
             - a built-in architecture, randomly initialised, that works
               offline: `"cnn_small"` (tiny, trains on a CPU in minutes),
-              `"resnet_18"`, `"resnet_50"`, `"efficientnet_b0"`,
-              `"mobilenet_v3_small"`, `"vit_tiny"`;
+              `"cnn_shape_colour_small"` (the same, with shape features
+              blind to colour and colour features apart: objects in
+              colour-shape pairs never seen in training are still
+              found by their shape), `"resnet_18"`, `"resnet_50"`,
+              `"efficientnet_b0"`, `"mobilenet_v3_small"`, `"vit_tiny"`;
             - a KerasHub preset name such as `"resnet_50_imagenet"`
               (downloads on first use) or a `kaggle://` / `hf://` URI;
             - a local preset directory, written by

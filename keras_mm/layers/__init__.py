@@ -1,6 +1,7 @@
 from keras_mm.layers.audio_features import AudioFeatures
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.caption_preprocessor import CaptionPreprocessor
+from keras_mm.layers.colour_blind_conv import ColourBlindConv2D
 from keras_mm.layers.image_preprocessing import ImagePreprocessing
 from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
 from keras_mm.layers.missing_modalities import MissingModalities

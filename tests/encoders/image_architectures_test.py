@@ -35,6 +35,7 @@ class ImageArchitecturesTest(TestCase):
         self.assertEqual(
             image_architectures.names(),
             [
+                "cnn_shape_colour_small",
                 "cnn_small",
                 "efficientnet_b0",
                 "mobilenet_v3_small",
@@ -47,8 +48,10 @@ class ImageArchitecturesTest(TestCase):
             sorted(image_architectures.NORMALIZATION),
             image_architectures.names(),
         )
-        self.assertIsNone(image_architectures.NORMALIZATION["cnn_small"])
-        for name in image_architectures.names()[1:]:
+        # Our own CNNs take pixels in [0, 1], the others their presets'.
+        for name in ("cnn_small", "cnn_shape_colour_small"):
+            self.assertIsNone(image_architectures.NORMALIZATION[name])
+        for name in image_architectures.names()[2:]:
             mean, std = image_architectures.NORMALIZATION[name]
             self.assertLen(mean, 3)
             self.assertLen(std, 3)
@@ -73,6 +76,33 @@ class ImageArchitecturesTest(TestCase):
         self.run_model_saving_test(model, images.astype("float32"))
         model = image_architectures.cnn_small(np.array([28, 28, 1]))
         self.assertEqual(model.output.shape, (None, 2, 2, 64))
+
+    def test_cnn_shape_colour_small(self):
+        model = image_architectures.ARCHITECTURES["cnn_shape_colour_small"](
+            (32, 64, 3)
+        )
+        self.check_forward(model, (32, 64, 3), (2, 2, 4, 80))
+        self.assertEqual(model.name, "cnn_shape_colour_small")
+        for layer in model.layers[1:]:
+            self.assertRegex(layer.name, "^(shape_block_|colour_|shape_and)")
+        # Shape features (the first 64) are the same whatever the colour of
+        # an object; the colour features (the last 16) are not.
+        image = np.full((1, 32, 64, 3), 0.2, "float32")
+        image[:, 4:14, 6:16, 0] = 0.9
+        features = [
+            keras.ops.convert_to_numpy(
+                model(np.roll(image, c, axis=-1), training=False)
+            )
+            for c in range(3)
+        ]
+        for other in features[1:]:
+            self.assertAllClose(features[0][..., :64], other[..., :64])
+        self.assertGreater(
+            np.abs(features[0][..., 64:] - features[1][..., 64:]).max(), 1e-3
+        )
+        self.run_model_saving_test(model, image)
+        model = image_architectures.cnn_shape_colour_small((28, 28, 1))
+        self.assertEqual(model.output.shape, (None, 2, 2, 80))
 
     @pytest.mark.slow
     def test_cnn_small_trains(self):

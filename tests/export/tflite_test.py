@@ -63,6 +63,28 @@ class TFLiteTest(TestCase):
         )
         self.assertLess(keras_mm.export.verify(path, model, inputs()), 1e-3)
 
+    def test_shape_colour_cnn_and_bag_of_words_export_with_builtin_ops(self):
+        x = inputs()
+        vocab = keras_mm.encoders.text_vocabulary(x["text"])
+        model = keras_mm.build_classifier(
+            {
+                "images": keras_mm.encoders.image(
+                    "cnn_shape_colour_small", image_shape=(32, 32, 3)
+                ),
+                "text": keras_mm.encoders.text(
+                    "bag_of_words_small", vocabulary=vocab, sequence_length=6
+                ),
+            },
+            num_classes=3,
+            hidden_dim=16,
+            fusion="query",
+        )
+        path = keras_mm.export.tflite(
+            model, os.path.join(self.get_temp_dir(), "shape_colour.tflite")
+        )
+        x = {"images": x["images"], "text": x["text"]}
+        self.assertLess(keras_mm.export.verify(path, model, x), 1e-3)
+
     @pytest.mark.slow
     def test_captioner_and_speech_recognizer_decode_the_same(self):
         x = inputs()
