@@ -73,8 +73,10 @@ def scenes(num_samples=2000, image_size=64, seed=0, words=True):
     blue, yellow, purple, cyan) and one size (small, big). The image is cut
     into three bands, either rows (`"top"`, `"middle"`, `"bottom"`) or
     columns (`"left"`, `"middle"`, `"right"`); each group fills one band and
-    the word another. Groups in one image have different shapes. The
-    background is `"plain"`, `"noisy"`, `"striped"` or `"checked"`.
+    the word another, written across in a row and downwards (letters
+    stacked) in a column, so that it stays legible from 48 pixels up.
+    Groups in one image have different shapes. The background is
+    `"plain"`, `"noisy"`, `"striped"` or `"checked"`.
 
     Every image comes with a caption, such as "two small red circles and a
     big blue square on a striped background, with the word cat", five
@@ -423,23 +425,45 @@ def _shape_mask(shape, cy, cx, r, grid):
 
 
 _WORD_MASKS = {}
+# Pixels between stacked letters.
+_LETTER_GAP = 2
 
 
-def _word_mask(word):
-    if word not in _WORD_MASKS:
-        font = (
-            ImageFont.load_default_imagefont()
-            if hasattr(ImageFont, "load_default_imagefont")
-            else ImageFont.load_default()
-        )
-        left, top, right, bottom = font.getbbox(word)
-        image = Image.new("L", (right - left, bottom - top), 0)
-        ImageDraw.Draw(image).text((-left, -top), word, fill=255, font=font)
-        mask = np.asarray(image) > 127
-        rows = np.flatnonzero(mask.any(axis=1))
-        cols = np.flatnonzero(mask.any(axis=0))
-        _WORD_MASKS[word] = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    return _WORD_MASKS[word]
+def _text_mask(text):
+    """The bitmap of `text` in Pillow's built-in font, cropped to its ink."""
+    font = (
+        ImageFont.load_default_imagefont()
+        if hasattr(ImageFont, "load_default_imagefont")
+        else ImageFont.load_default()
+    )
+    left, top, right, bottom = font.getbbox(text)
+    image = Image.new("L", (right - left, bottom - top), 0)
+    ImageDraw.Draw(image).text((-left, -top), text, fill=255, font=font)
+    mask = np.asarray(image) > 127
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _word_mask(word, vertical=False):
+    """The word's bitmap, its letters side by side or stacked downwards."""
+    if (word, vertical) not in _WORD_MASKS:
+        if not vertical:
+            mask = _text_mask(word)
+        else:
+            letters = [_text_mask(letter) for letter in word]
+            width = max(letter.shape[1] for letter in letters)
+            rows = []
+            for letter in letters:
+                pad = width - letter.shape[1]
+                rows.append(
+                    np.pad(
+                        letter, ((0, _LETTER_GAP), (pad // 2, pad - pad // 2))
+                    )
+                )
+            mask = np.concatenate(rows)[:-_LETTER_GAP]
+        _WORD_MASKS[word, vertical] = mask
+    return _WORD_MASKS[word, vertical]
 
 
 def _band_box(band, vertical_bands, size):
@@ -479,7 +503,9 @@ def _render(scene, size, rng, grid):
             )
     scene["objects"] = objects
     if scene["word"]:
-        mask = _word_mask(scene["word"])
+        # A word in a column is written downwards, so that it keeps its
+        # letters legible (at 48 pixels a column is 16 wide).
+        mask = _word_mask(scene["word"], vertical=columns)
         top, left, height, width = _band_box(scene["word_band"], columns, size)
         scale = min(0.9 * width / mask.shape[1], 0.6 * height / mask.shape[0])
         scale = min(scale, 2.0)

@@ -244,6 +244,30 @@ class ScenesTest(TestCase):
         for word in ("circles", "crosses", "red", "big", "number", "cat"):
             self.assertIn(word, vocabulary)
 
+    def test_words_keep_their_letters_at_48_pixels(self):
+        # In a row the word runs across, in a column downwards; either way
+        # the font is drawn at least at its own size (glyphs 5-9 pixels
+        # tall), not shrunk into illegible strokes.
+        split = scenes(num_samples=300, image_size=48, seed=1)["train"]
+        seen = collections.Counter()
+        for image, word, where in zip(
+            split["images"], split["word"], split["word_position"]
+        ):
+            if not word or where == "middle":
+                continue
+            ink = np.all(image >= 240, axis=-1)
+            rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+            height = rows[-1] - rows[0] + 1
+            width = cols[-1] - cols[0] + 1
+            if where in ("left", "right"):
+                self.assertGreater(height, 2 * width, msg=word)
+                self.assertGreaterEqual(height, 3 * 5, msg=word)
+            else:
+                self.assertGreater(width, 2 * height, msg=word)
+                self.assertGreaterEqual(width, 17, msg=word)
+            seen[where in ("left", "right")] += 1
+        self.assertGreater(min(seen[True], seen[False]), 10)
+
     def test_no_words(self):
         data = scenes(num_samples=60, image_size=24, seed=3, words=False)
         for split in data.values():
