@@ -36,6 +36,8 @@ class FusionBenchmarkTest(TestCase):
                 "8",
                 "--fusions",
                 "query,late",
+                "--image-encoder",
+                "cnn_shape_colour_small",
                 "--text-encoder",
                 "bag_of_words_small",
                 "--object-tokens",
