@@ -92,8 +92,10 @@ def _builtin_network(
         # No mixing between tokens: each word keeps its own vector, and
         # the pooled vector is their normalised mean. Trained from scratch
         # on short statements, this learns which word is which far faster
-        # than a transformer, whose first layers average the words. No
-        # shift in the norms, so an empty text still pools to zeros.
+        # than a transformer, whose first layers average the words. The
+        # norms have no weights: a fusion that reads only one of the two
+        # outputs leaves no weight without a gradient, and an empty text
+        # still pools to zeros.
         embeddings = keras.layers.Embedding(
             vocabulary_size, hidden_dim, name=f"{prefix}_embedding"
         )(token_ids)
@@ -104,10 +106,10 @@ def _builtin_network(
             {"token_ids": token_ids, "padding_mask": padding_mask},
             {
                 "sequence_output": keras.layers.LayerNormalization(
-                    center=False, name=f"{prefix}_token_norm"
+                    center=False, scale=False, name=f"{prefix}_token_norm"
                 )(embeddings),
                 "pooled_output": keras.layers.LayerNormalization(
-                    center=False, name=f"{prefix}_pooled_norm"
+                    center=False, scale=False, name=f"{prefix}_pooled_norm"
                 )(pooled),
             },
             name=f"{prefix}_network",
