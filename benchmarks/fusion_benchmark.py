@@ -37,12 +37,12 @@ FUSIONS = (
 
 
 SCENES = keras_mm.datasets.scenes
-# Per cell of the 3 x 3 grid: shape, colour, size, word, "a word is here".
-OBJECT_FEATURES = (
-    (len(SCENES.SHAPES) + len(SCENES.COLOURS) + len(SCENES.SIZES))
-    + len(SCENES.WORDS)
-    + 1
-)
+# A cell's token: one-hots of the object's shape, colour and size and of
+# the word, then one feature "a word is here". FACTOR_OFFSETS[k] is where
+# the one-hot of FACTORS[k] starts.
+FACTORS = (SCENES.SHAPES, SCENES.COLOURS, SCENES.SIZES, SCENES.WORDS)
+FACTOR_OFFSETS = np.cumsum([0] + [len(values) for values in FACTORS])
+OBJECT_FEATURES = int(FACTOR_OFFSETS[-1]) + 1
 
 
 def object_tokens(split, image_size):
@@ -51,26 +51,22 @@ def object_tokens(split, image_size):
     in the cell, and of the word in the cells of the word's band. Features
     an image encoder would ideally learn, to tell the fusion's share of the
     errors from the encoder's."""
-    n = len(split["labels"])
-    tokens = np.zeros((n, 9, OBJECT_FEATURES), "float32")
-    offsets = np.cumsum([0, len(SCENES.SHAPES), len(SCENES.COLOURS)])
-    word_offset = offsets[-1] + len(SCENES.SIZES)
+    tokens = np.zeros((len(split["labels"]), 9, OBJECT_FEATURES), "float32")
     cell = image_size / 3
     for i, objects in enumerate(split["objects"]):
         for o in objects:
-            index = int(o["center"][0] // cell) * 3 + int(
-                o["center"][1] // cell
-            )
-            tokens[i, index, offsets[0] + SCENES.SHAPES.index(o["shape"])] = 1
-            tokens[i, index, offsets[1] + SCENES.COLOURS.index(o["colour"])] = 1
-            tokens[i, index, offsets[2] + SCENES.SIZES.index(o["size"])] = 1
+            y, x = (int(c // cell) for c in o["center"])
+            for k, key in enumerate(("shape", "colour", "size")):
+                tokens[
+                    i, 3 * y + x, FACTOR_OFFSETS[k] + FACTORS[k].index(o[key])
+                ] = 1
         word, where = split["word"][i], split["word_position"][i]
         if word:
             places = {o["position"] for o in objects} | {where}
             band = {"top": 0, "left": 0, "middle": 1}.get(where, 2)
             rows = bool(places & {"top", "bottom"})
             cells = [3 * band + k if rows else 3 * k + band for k in range(3)]
-            tokens[i, cells, word_offset + SCENES.WORDS.index(word)] = 1
+            tokens[i, cells, FACTOR_OFFSETS[3] + SCENES.WORDS.index(word)] = 1
             tokens[i, cells, -1] = 1
     return tokens
 
