@@ -82,7 +82,7 @@ def ctc(args, data):
         ALPHABET,
         hidden_dim=args.hidden_dim,
         num_layers=args.num_layers,
-        normalize_features=args.normalize_features,
+        normalize_features=args.normalize_features is not False,
         learning_rate=schedule(
             args, len(train["audio"]), args.epochs, args.learning_rate
         ),
@@ -139,7 +139,12 @@ def keywords(args):
     train, test = data["train"], data["test"]
     keras.utils.set_random_seed(args.seed)
     model = keras_mm.build_classifier(
-        {"audio": keras_mm.encoders.audio(max_duration=2.0)},
+        {
+            "audio": keras_mm.encoders.audio(
+                max_duration=2.0,
+                normalize_features=bool(args.normalize_features),
+            )
+        },
         num_classes=len(keras_mm.datasets.spoken.WORDS),
         learning_rate=schedule(
             args,
@@ -168,12 +173,13 @@ def main(argv=None):
     parser.add_argument("--num-sentences", type=int, default=3000)
     parser.add_argument("--num-words", type=int, default=3000)
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--keyword-epochs", type=int, default=25)
+    parser.add_argument("--keyword-epochs", type=int, default=120)
     parser.add_argument(
         "--normalize-features",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="per-clip log-mel normalisation in the CTC recognizer",
+        default=None,
+        help="per-clip log-mel normalisation; by default on for the CTC "
+        "recognizer and off for the keyword classifier, as in their builders",
     )
     parser.add_argument("--hidden-dim", type=int, default=256)
     parser.add_argument("--num-layers", type=int, default=3)

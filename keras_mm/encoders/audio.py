@@ -18,6 +18,7 @@ def audio(
     max_duration=1.0,
     features="log_mel",
     num_mel_bins=64,
+    normalize_features=False,
     hidden_dim=None,
     num_layers=None,
     spec_augment=True,
@@ -57,6 +58,12 @@ def audio(
             Defaults to `"log_mel"`.
         num_mel_bins: int. Mel bands of `"log_mel"` and `"mfcc"`. Defaults
             to `64`.
+        normalize_features: bool. Shift and scale each clip's feature bins
+            to zero mean and unit variance over its audio frames (not the
+            padding), which evens out loudness and recording differences
+            between speakers. It helps the CTC recognizer, whose default it
+            is, but lowered keyword accuracy on held-out voices (see
+            BENCHMARKS.md). Defaults to `False`.
         hidden_dim: int. Size of the outputs. Defaults to `128`.
         num_layers: int. Stride-2 conv blocks. Defaults to `2`.
         spec_augment: bool. Mask random time and frequency bands while
@@ -98,6 +105,7 @@ def audio(
         features,
         num_mel_bins=num_mel_bins,
         num_mfcc=min(13, num_mel_bins),
+        normalize=normalize_features,
         name=f"{name}_features",
     )
     if num_samples < front_end.frame_length:

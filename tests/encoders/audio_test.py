@@ -50,6 +50,22 @@ class AudioEncoderTest(TestCase):
                 msg=features,
             )
 
+    def test_normalized_features_ignore_loudness(self):
+        # A louder clip shifts every log-mel bin by the same amount, which
+        # per-clip normalisation removes; without it the outputs differ.
+        quiet = clips(2000)[0] * np.float32(0.05)
+        loud = quiet * np.float32(20.0)
+        for normalize in (True, False):
+            encoder = audio(
+                spec_augment=False, normalize_features=normalize, **TINY
+            )
+            outputs = encoder.predict([quiet, loud], verbose=0)
+            pooled = outputs["pooled_output"]
+            if normalize:
+                self.assertAllClose(pooled[0], pooled[1], atol=1e-3)
+            else:
+                self.assertGreater(np.abs(pooled[0] - pooled[1]).max(), 1e-2)
+
     def test_padding_barely_changes_the_pooled_output(self):
         short = audio(**TINY)
         long = audio(**dict(TINY, max_duration=0.5))
