@@ -170,13 +170,13 @@ def _check_image_shape(image_shape):
     return tuple(int(size) for size in image_shape)
 
 
-def _conv_block(x, filters, name, conv=None):
-    """A 3x3 stride-2 convolution (or `conv`), batch norm and ReLU."""
+def _conv_block(x, filters, name, conv=None, strides=2):
+    """A 3x3 convolution (or `conv`), batch norm and ReLU."""
     if conv is None:
         conv = keras.layers.Conv2D(
             filters,
             3,
-            strides=2,
+            strides=strides,
             padding="same",
             use_bias=False,
             name=f"{name}_conv",
@@ -217,8 +217,13 @@ def cnn_shape_colour_small(image_shape):
     The shape stream is `cnn_small` whose first convolution is a
     `keras_mm.layers.ColourBlindConv2D`: the same kernels on each colour
     channel, the strongest response kept, so an outline gives the same
-    features in any colour. The colour stream is a 1x1 convolution (16
-    filters, ReLU), max-pooled to the same grid. Each cell of the output
+    features in any colour. Each later block is followed by a 3x3
+    stride-1 block of the same width (`shape_block_{i}_refine`), which
+    fine detail such as the letters of a small word needs: trained to
+    name the word in 48-pixel scenes, the encoder reads it right 0.998 of
+    the time with them and at most 0.79 without (BENCHMARKS.md). The
+    colour stream is a 1x1 convolution (16 filters, ReLU), max-pooled to
+    the same grid. Each cell of the output
     concatenates the two, so shape and colour stay apart up to the fusion:
     trained on red and yellow circles, the network finds a blue circle as
     a circle, where `cnn_small`, which can learn "blue, so not a circle",
@@ -244,6 +249,7 @@ def cnn_shape_colour_small(image_shape):
     x = _conv_block(inputs, None, "shape_block_0", conv=first)
     for i, filters in enumerate(CNN_SMALL_FILTERS[1:], start=1):
         x = _conv_block(x, filters, f"shape_block_{i}")
+        x = _conv_block(x, filters, f"shape_block_{i}_refine", strides=1)
     colour = keras.layers.Conv2D(
         COLOUR_FILTERS, 1, activation="relu", name="colour_conv"
     )(inputs)

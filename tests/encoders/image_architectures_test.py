@@ -85,6 +85,11 @@ class ImageArchitecturesTest(TestCase):
         self.assertEqual(model.name, "cnn_shape_colour_small")
         for layer in model.layers[1:]:
             self.assertRegex(layer.name, "^(shape_block_|colour_|shape_and)")
+        # Blocks 1-3 are each followed by a stride-1 block of their width.
+        for i, filters in ((1, 64), (2, 64), (3, 64)):
+            refine = model.get_layer(f"shape_block_{i}_refine_conv")
+            self.assertEqual(tuple(refine.strides), (1, 1))
+            self.assertEqual(refine.filters, filters)
         # Shape features (the first 64) are the same whatever the colour of
         # an object; the colour features (the last 16) are not.
         image = np.full((1, 32, 64, 3), 0.2, "float32")
