@@ -13,6 +13,10 @@ Use `--num-samples 200 --epochs 1 --image-size 32` for a quick check.
 `--object-tokens` adds, per fusion, a model whose image encoder is given
 the scenes' true contents (shape, colour, size and word per cell) instead
 of pixels: what the fusion reaches when image features are perfect.
+`--caption-epochs N` also trains a captioner (`keras_mm.build_captioner`)
+on the training captions over the same image encoder: N epochs before the
+classifier, then one before each classifier epoch. Captions name every
+object and the word, so the encoder learns to see and read them.
 """
 
 import argparse
@@ -99,6 +103,27 @@ def run_one(data, iid, vocab, inputs, fusion, args, objects=False):
     model = keras_mm.build_classifier(
         encoders, num_classes=3, fusion=fusion, hidden_dim=args.hidden_dim
     )
+    captioner = None
+    if "images" in encoders and not objects and args.caption_epochs:
+        train = data["train"]
+        captioner = keras_mm.build_captioner(
+            image_encoder=encoders["images"],
+            vocabulary=keras_mm.encoders.text_vocabulary(
+                train["captions"], vocabulary_size=200
+            ),
+            sequence_length=20,
+        )
+
+    def caption(epochs):
+        captioner.fit(
+            {
+                "images": data["train"]["images"],
+                "text": data["train"]["captions"],
+            },
+            epochs=epochs,
+            batch_size=64,
+            verbose=0,
+        )
 
     def features(part):
         images = part["images"]
@@ -111,13 +136,23 @@ def run_one(data, iid, vocab, inputs, fusion, args, objects=False):
         return features(data[name]), data[name]["labels"]
 
     start = time.perf_counter()
-    model.fit(
-        *split("train"),
-        epochs=args.epochs,
-        batch_size=64,
-        verbose=0,
-        validation_data=split("validation"),
-    )
+    if captioner is None:
+        rounds, epochs = 1, args.epochs
+    else:
+        # The captioner and the classifier share the image encoder: its
+        # weights move with both.
+        caption(args.caption_epochs)
+        rounds, epochs = args.epochs, 1
+    for _ in range(rounds):
+        if captioner is not None:
+            caption(1)
+        model.fit(
+            *split("train"),
+            epochs=epochs,
+            batch_size=64,
+            verbose=0,
+            validation_data=split("validation"),
+        )
     seconds = time.perf_counter() - start
     correct = []
     for part in (data["test"], iid):
@@ -152,7 +187,11 @@ def main(argv=None):
         default="transformer_small",
         help="a built-in text encoder of keras_mm.encoders.text",
     )
-    parser.add_argument("--fusions", default=",".join(FUSIONS))
+    parser.add_argument(
+        "--fusions",
+        default=",".join(FUSIONS),
+        help="comma-separated fusion types; empty for the baselines alone",
+    )
     parser.add_argument(
         "--skip-baselines",
         action="store_true",
@@ -163,6 +202,13 @@ def main(argv=None):
         action="store_true",
         help="also train each fusion on the scenes' true contents, 9 "
         "tokens of one-hot shape, colour, size and word, instead of pixels",
+    )
+    parser.add_argument(
+        "--caption-epochs",
+        type=int,
+        default=0,
+        help="train a captioner over the same image encoder for this many "
+        "epochs first, then one epoch before each classifier epoch",
     )
     parser.add_argument(
         "--output", default=None, help="append the Markdown table to this file"
@@ -183,7 +229,7 @@ def main(argv=None):
     vocab = keras_mm.encoders.text_vocabulary(
         data["train"]["statements"], vocabulary_size=300
     )
-    fusions = args.fusions.split(",")
+    fusions = [f for f in args.fusions.split(",") if f]
     runs = [(f, ("images", "text"), False) for f in fusions]
     if args.object_tokens:
         runs += [(f, ("images", "text"), True) for f in fusions]
@@ -206,7 +252,8 @@ def main(argv=None):
     table = "\n".join(
         [
             f"Scenes: {args.num_samples} samples, {args.image_size} px, "
-            f"{args.epochs} epochs, hidden_dim {args.hidden_dim}, encoders "
+            f"{args.epochs} epochs, {args.caption_epochs} captioning "
+            f"epochs first, hidden_dim {args.hidden_dim}, encoders "
             f"{args.image_encoder} and {args.text_encoder}, seed "
             f"{args.seed}; backend {keras.backend.backend()}, "
             f"{platform.processor() or platform.machine()}.",

@@ -2,6 +2,7 @@
 BENCHMARKS.md, not in tests)."""
 
 import json
+from unittest import mock
 
 import keras
 import numpy as np
@@ -19,31 +20,29 @@ from benchmarks import recognizer_breakdown
 from benchmarks import speech_benchmark
 from tests.test_case import TestCase
 
+# A tiny fusion benchmark run, on the best encoders.
+TINY_FUSION = [
+    "--num-samples",
+    "60",
+    "--image-size",
+    "32",
+    "--hidden-dim",
+    "8",
+    "--image-encoder",
+    "cnn_shape_colour_small",
+    "--text-encoder",
+    "bag_of_words_small",
+]
+
 
 class FusionBenchmarkTest(TestCase):
     @pytest.mark.slow
     def test_runs_tiny(self):
         output = self.get_temp_dir() + "/table.md"
         rows = fusion_benchmark.main(
-            [
-                "--num-samples",
-                "60",
-                "--image-size",
-                "32",
-                "--epochs",
-                "1",
-                "--hidden-dim",
-                "8",
-                "--fusions",
-                "query,late",
-                "--image-encoder",
-                "cnn_shape_colour_small",
-                "--text-encoder",
-                "bag_of_words_small",
-                "--object-tokens",
-                "--output",
-                output,
-            ]
+            TINY_FUSION
+            + ["--epochs", "1", "--fusions", "query,late", "--object-tokens"]
+            + ["--output", output]
         )
         # 2 fusions on pixels, 2 on object tokens, image only, text only.
         self.assertEqual(len(rows), 6)
@@ -57,6 +56,36 @@ class FusionBenchmarkTest(TestCase):
             "| text only |",
         ):
             self.assertIn(label, table)
+
+    @pytest.mark.slow
+    def test_caption_epochs_train_a_captioner_on_the_image_encoder(self):
+        captioners = []
+        original = keras_mm.build_captioner
+
+        def build_captioner(**kwargs):
+            captioners.append(original(**kwargs))
+            return captioners[-1]
+
+        with mock.patch.object(
+            fusion_benchmark.keras_mm, "build_captioner", build_captioner
+        ):
+            rows = fusion_benchmark.main(
+                TINY_FUSION
+                + ["--epochs", "2", "--caption-epochs", "1", "--fusions", ""]
+            )
+        # An empty --fusions runs the baselines alone.
+        self.assertEqual(
+            [row.split("|")[1].strip() for row in rows],
+            ["images only", "text only"],
+        )
+        # Only the model with images gets a captioner, over its encoder;
+        # 42 training scenes are one batch: 1 epoch first, then 1 per
+        # classifier epoch.
+        self.assertEqual(len(captioners), 1)
+        self.assertEqual(int(captioners[0].optimizer.iterations), 3)
+        self.assertIn(
+            "image_encoder", [layer.name for layer in captioners[0].layers]
+        )
 
     def test_object_tokens_hold_each_object_and_the_word(self):
         split = keras_mm.datasets.scenes(num_samples=60, image_size=48)["train"]
