@@ -104,22 +104,22 @@ def run_one(data, iid, vocab, inputs, fusion, args, objects=False):
         encoders, num_classes=3, fusion=fusion, hidden_dim=args.hidden_dim
     )
     captioner = None
+    captions = {
+        "images": data["train"]["images"],
+        "text": data["train"]["captions"],
+    }
     if "images" in encoders and not objects and args.caption_epochs:
-        train = data["train"]
         captioner = keras_mm.build_captioner(
             image_encoder=encoders["images"],
             vocabulary=keras_mm.encoders.text_vocabulary(
-                train["captions"], vocabulary_size=200
+                captions["text"], vocabulary_size=200
             ),
             sequence_length=20,
         )
 
     def caption(epochs):
         captioner.fit(
-            {
-                "images": data["train"]["images"],
-                "text": data["train"]["captions"],
-            },
+            captions,
             epochs=epochs,
             batch_size=64,
             verbose=0,
