@@ -103,27 +103,6 @@ def run_one(data, iid, vocab, inputs, fusion, args, objects=False):
     model = keras_mm.build_classifier(
         encoders, num_classes=3, fusion=fusion, hidden_dim=args.hidden_dim
     )
-    captioner = None
-    captions = {
-        "images": data["train"]["images"],
-        "text": data["train"]["captions"],
-    }
-    if "images" in encoders and not objects and args.caption_epochs:
-        captioner = keras_mm.build_captioner(
-            image_encoder=encoders["images"],
-            vocabulary=keras_mm.encoders.text_vocabulary(
-                captions["text"], vocabulary_size=200
-            ),
-            sequence_length=20,
-        )
-
-    def caption(epochs):
-        captioner.fit(
-            captions,
-            epochs=epochs,
-            batch_size=64,
-            verbose=0,
-        )
 
     def features(part):
         images = part["images"]
@@ -136,23 +115,39 @@ def run_one(data, iid, vocab, inputs, fusion, args, objects=False):
         return features(data[name]), data[name]["labels"]
 
     start = time.perf_counter()
-    if captioner is None:
-        rounds, epochs = 1, args.epochs
-    else:
-        # The captioner and the classifier share the image encoder: its
-        # weights move with both.
-        caption(args.caption_epochs)
-        rounds, epochs = args.epochs, 1
-    for _ in range(rounds):
-        if captioner is not None:
-            caption(1)
+    train, validation = split("train"), split("validation")
+
+    def fit(epochs):
         model.fit(
-            *split("train"),
+            *train,
             epochs=epochs,
             batch_size=64,
             verbose=0,
-            validation_data=split("validation"),
+            validation_data=validation,
         )
+
+    if "images" in encoders and not objects and args.caption_epochs:
+        # The captioner and the classifier share the image encoder: its
+        # weights move with both.
+        captions = {
+            "images": data["train"]["images"],
+            "text": data["train"]["captions"],
+        }
+        captioner = keras_mm.build_captioner(
+            image_encoder=encoders["images"],
+            vocabulary=keras_mm.encoders.text_vocabulary(
+                captions["text"], vocabulary_size=200
+            ),
+            sequence_length=20,
+        )
+        captioner.fit(
+            captions, epochs=args.caption_epochs, batch_size=64, verbose=0
+        )
+        for _ in range(args.epochs):
+            captioner.fit(captions, epochs=1, batch_size=64, verbose=0)
+            fit(1)
+    else:
+        fit(args.epochs)
     seconds = time.perf_counter() - start
     correct = []
     for part in (data["test"], iid):

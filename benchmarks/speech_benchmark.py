@@ -74,6 +74,13 @@ def fit_and_score(args, name, model, x, y, data, transcribe):
     ]
 
 
+def normalize_features(args, default):
+    """`--normalize-features` if given, else the model's own default."""
+    if args.normalize_features is None:
+        return default
+    return args.normalize_features
+
+
 def ctc(args, data):
     """CTC over characters: `build_speech_recognizer`."""
     train = data["train"]
@@ -82,7 +89,7 @@ def ctc(args, data):
         ALPHABET,
         hidden_dim=args.hidden_dim,
         num_layers=args.num_layers,
-        normalize_features=args.normalize_features is not False,
+        normalize_features=normalize_features(args, default=True),
         learning_rate=schedule(
             args, len(train["audio"]), args.epochs, args.learning_rate
         ),
@@ -142,7 +149,7 @@ def keywords(args):
         {
             "audio": keras_mm.encoders.audio(
                 max_duration=2.0,
-                normalize_features=bool(args.normalize_features),
+                normalize_features=normalize_features(args, default=False),
             )
         },
         num_classes=len(keras_mm.datasets.spoken.WORDS),
