@@ -8,7 +8,7 @@ heard; then trains `keras_mm.build_classifier` over
 `keras_mm.encoders.audio` on spoken words and reports keyword accuracy on
 held-out voices. Training times included. Writes Markdown tables.
 
-    KERAS_BACKEND=tensorflow .venv/bin/python -m benchmarks.speech_benchmark
+    KERAS_BACKEND=jax .venv/bin/python -m benchmarks.speech_benchmark
 
 Use `--num-sentences 60 --num-words 60 --epochs 1 --keyword-epochs 1` for
 a quick check, and `--tasks` to run some of `ctc,attention,keywords`.
@@ -179,7 +179,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--num-sentences", type=int, default=3000)
     parser.add_argument("--num-words", type=int, default=3000)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--keyword-epochs", type=int, default=120)
     parser.add_argument(
         "--normalize-features",
@@ -188,9 +188,9 @@ def main(argv=None):
         help="per-clip log-mel normalisation; by default on for the CTC "
         "recognizer and off for the keyword classifier, as in their builders",
     )
-    parser.add_argument("--hidden-dim", type=int, default=256)
-    parser.add_argument("--num-layers", type=int, default=3)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--hidden-dim", type=int, default=128)
+    parser.add_argument("--num-layers", type=int, default=2)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--keyword-learning-rate", type=float, default=3e-3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
