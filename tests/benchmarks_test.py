@@ -207,6 +207,35 @@ class PairedFusionBenchmarkTest(TestCase):
             self.assertBetween(accuracy, 0.0, 1.0)
             self.assertGreater(seconds, 0.0)
 
+    @pytest.mark.slow
+    def test_recognizer_as_the_audio_encoder(self):
+        build = keras_mm.build_speech_recognizer
+        with mock.patch.object(
+            keras_mm, "build_speech_recognizer", wraps=build
+        ) as spy:
+            rows = paired_fusion_benchmark.main(
+                ["--tasks", "commands", "--num-samples", "40", "--epochs"]
+                + ["1", "--hidden-dim", "16", "--fusions", "concat"]
+                + ["--recognizer-epochs", "1", "--recognizer-sentences"]
+                + ["40", "--cache-dir", self.get_temp_dir()]
+            )
+        # One recognizer, for the commands' longest clips.
+        spy.assert_called_once()
+        self.assertEqual(spy.call_args.kwargs["max_duration"], 4.5)
+        self.assertEqual(
+            [row[2] for row in rows], ["concat", "audio only", "text only"]
+        )
+        # Its encoder is frozen and holds the recognizer's own weights.
+        recognizer = build(
+            list("ab "), max_duration=4.5, hidden_dim=16, num_layers=1
+        )
+        encoder = paired_fusion_benchmark.encoders_for(
+            ("audio",), None, 4.5, None, recognizer
+        )["audio"]
+        self.assertFalse(encoder.trainable)
+        owned = {id(weight) for weight in recognizer.weights}
+        self.assertTrue(all(id(w) in owned for w in encoder.weights))
+
 
 class ExportBenchmarkTest(TestCase):
     @pytest.mark.slow

@@ -85,6 +85,15 @@ class ReadmeTest(TestCase):
         texts = s2s.generate(test["audio"][:4])
         self.assertEqual(len(texts), 4)
         self.assertTrue(all(isinstance(t, str) for t in texts))
+        # The recognizer's encoder under a classifier continues them.
+        (matcher,) = [b for b in python_blocks() if "audio_encoder()" in b]
+        exec(matcher, namespace)  # noqa: S102
+        probabilities = namespace["matcher"].predict(
+            {"audio": test["audio"][:4], "text": test["transcripts"][:4]},
+            verbose=0,
+        )
+        self.assertEqual(probabilities.shape, (4, 2))
+        self.assertFalse(namespace["encoder"].trainable)
 
     @pytest.mark.slow
     def test_export_example(self):

@@ -9,6 +9,8 @@ from keras import ops
 from keras_mm.api_export import keras_mm_export
 from keras_mm.data.audio_io import read_waveforms
 from keras_mm.layers.audio_features import AudioFeatures
+from keras_mm.layers.audio_preprocessor import AudioPreprocessor
+from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
 from keras_mm.layers.padded_gru import PaddedGRU
 from keras_mm.layers.spec_augment import SpecAugment
 from keras_mm.layers.spectrogram_cnn import SpectrogramCNN
@@ -16,6 +18,7 @@ from keras_mm.layers.speech_preprocessor import BLANK_ID
 from keras_mm.layers.speech_preprocessor import SpeechPreprocessor
 from keras_mm.layers.speech_preprocessor import check_character_vocabulary
 from keras_mm.models.pipeline_model import PipelineModel
+from keras_mm.utils.inputs import inputs_like
 from keras_mm.utils.validation import check_integers
 from keras_mm.utils.validation import check_rate
 
@@ -246,16 +249,7 @@ class SpeechRecognizer(PipelineModel):
                 (num_samples,), dtype="bool", name="audio_padding_mask"
             ),
         }
-        x, frame_mask = self.features(
-            inputs["audio"], padding_mask=inputs["audio_padding_mask"]
-        )
-        if self.spec_augment is not None:
-            x = self.spec_augment(x)
-        outputs = self.subsampling(x, padding_mask=frame_mask)
-        x, mask = outputs["sequence_output"], outputs["padding_mask"]
-        for layer in self.recurrent_layers:
-            x = self.dropout_layer(x)
-            x = layer(x, mask=mask)
+        x, mask = self._encode(inputs)
         logits = self.blank_padding(self.logits_dense(x), mask)
         self.preprocessor = SpeechPreprocessor(
             vocabulary,
@@ -280,6 +274,69 @@ class SpeechRecognizer(PipelineModel):
         self.use_spec_augment = bool(spec_augment)
         self.normalize_features = bool(normalize_features)
         self.num_steps = logits.shape[1]
+
+    def _encode(self, inputs):
+        """Waveform inputs to the last GRU's steps and their padding mask."""
+        x, frame_mask = self.features(
+            inputs["audio"], padding_mask=inputs["audio_padding_mask"]
+        )
+        if self.spec_augment is not None:
+            x = self.spec_augment(x)
+        outputs = self.subsampling(x, padding_mask=frame_mask)
+        x, mask = outputs["sequence_output"], outputs["padding_mask"]
+        for layer in self.recurrent_layers:
+            x = self.dropout_layer(x)
+            x = layer(x, mask=mask)
+        return x, mask
+
+    def audio_encoder(self, name=None):
+        """The recognizer without its CTC head, as an audio encoder.
+
+        Returns a `keras_mm.encoders.Encoder` over the same layers (the
+        front end, the conv blocks and the GRUs: their weights are shared,
+        not copied) for `keras_mm.build_classifier` and
+        `keras_mm.build_captioner`. Its `"sequence_output"` is the last
+        GRU's steps `(batch, steps, hidden_dim)`, one per 40 ms, with their
+        `"padding_mask"`; its `"pooled_output"` is their mean over the
+        valid steps. Set `trainable = False` on it to keep what
+        transcription taught while the new model trains.
+
+        Args:
+            name: str or `None`. Defaults to `f"{self.name}_audio_encoder"`.
+
+        Examples:
+        >>> asr = keras_mm.build_speech_recognizer(
+        ...     list("ab "), sample_rate=8000, max_duration=0.5,
+        ...     num_mel_bins=16, hidden_dim=16, num_layers=1, filters=4)
+        >>> encoder = asr.audio_encoder()
+        >>> encoder.predict([np.zeros(2000, "float32")], verbose=0)[
+        ...     "pooled_output"].shape
+        (1, 16)
+        """
+        # Here, not at the top: `keras_mm.encoders` imports the models.
+        from keras_mm.encoders.encoder import Encoder
+
+        name = name or f"{self.name}_audio_encoder"
+        inputs = inputs_like(self.input)
+        sequence, mask = self._encode(inputs)
+        pooled = MaskedAveragePooling(name=f"{name}_pooling")(
+            sequence, padding_mask=mask
+        )
+        network = keras.Model(
+            inputs,
+            {
+                "sequence_output": sequence,
+                "pooled_output": pooled,
+                "padding_mask": mask,
+            },
+            name=f"{name}_network",
+        )
+        preprocessor = AudioPreprocessor(
+            self.sample_rate,
+            self.max_duration,
+            name=f"{name}_preprocessor",
+        )
+        return Encoder(network, preprocessor=preprocessor, name=name)
 
     # === Inputs ===
     def _read_audio(self, audio, sample_rate=None):

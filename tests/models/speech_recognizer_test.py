@@ -154,6 +154,50 @@ class SpeechRecognizerTest(TestCase):
         )
         self.assertEqual([type(o) for o in outputs], [str, str])
 
+    def test_audio_encoder_shares_the_recognizer_layers(self):
+        keras.utils.set_random_seed(0)
+        audio, texts = tone_data(8)
+        model = tiny_recognizer()
+        model.fit(audio, texts, epochs=2, batch_size=4, verbose=0)
+        encoder = model.audio_encoder()
+        features = encoder.predict(audio, verbose=0)
+        steps = model.num_steps
+        self.assertEqual(features["sequence_output"].shape, (8, steps, 32))
+        self.assertEqual(features["padding_mask"].shape, (8, steps))
+        mask = features["padding_mask"][..., None]
+        self.assertAllClose(
+            features["pooled_output"],
+            (features["sequence_output"] * mask).sum(1) / mask.sum(1),
+            atol=1e-5,
+        )
+        # The CTC head over the encoder's steps gives the recognizer's
+        # logits: same layers, same weights.
+        logits = model.blank_padding(
+            model.logits_dense(features["sequence_output"]),
+            features["padding_mask"],
+        )
+        self.assertAllClose(logits, model.predict(audio, verbose=0), atol=1e-4)
+
+        # Frozen under a classifier, training leaves the recognizer as it
+        # was; the classifier saves and loads with the encoder inside.
+        encoder.trainable = False
+        before = [w.numpy().copy() for w in model.weights]
+        classifier = keras_mm.build_classifier(
+            {"audio": encoder}, num_classes=2
+        )
+        labels = np.array([len(t) % 2 for t in texts])
+        classifier.fit({"audio": audio}, labels, epochs=1, verbose=0)
+        for old, new in zip(before, model.weights):
+            self.assertAllClose(old, new.numpy())
+        path = os.path.join(self.get_temp_dir(), "classifier.keras")
+        classifier.save(path)
+        restored = keras.saving.load_model(path)
+        self.assertAllClose(
+            restored.predict({"audio": audio}, verbose=0),
+            classifier.predict({"audio": audio}, verbose=0),
+            atol=1e-5,
+        )
+
     def test_file_paths_and_sample_rates(self):
         import soundfile
 
