@@ -54,6 +54,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         assert images == 3
         assert "Held-out CER" in text
         assert "Attention: held-out CER" in text
+        assert "Spoken against written, unseen voices: accuracy" in text
         assert "characters outside the vocabulary" in text
         assert "wrap it in a list" in text
     if "fusion_classifier" in path:
