@@ -23,6 +23,7 @@ import numpy as np
 
 import keras_mm
 from benchmarks.speech_benchmark import ALPHABET
+from benchmarks.speech_benchmark import schedule
 from keras_mm.datasets.paired import spoken_commands
 from keras_mm.datasets.paired import spoken_scenes
 
@@ -44,15 +45,14 @@ def train_recognizer(max_duration, args):
         cache_dir=args.cache_dir,
     )
     train = data["train"]
-    steps = args.recognizer_epochs * -(-len(train["audio"]) // args.batch_size)
     keras.utils.set_random_seed(args.seed)
     asr = keras_mm.build_speech_recognizer(
         ALPHABET,
         max_duration=max_duration,
         hidden_dim=args.hidden_dim,
         num_layers=2,
-        learning_rate=keras.optimizers.schedules.CosineDecay(
-            0.0, steps, warmup_target=3e-3, warmup_steps=min(200, steps // 10)
+        learning_rate=schedule(
+            args, len(train["audio"]), args.recognizer_epochs, 3e-3
         ),
     )
     start = time.perf_counter()
@@ -78,13 +78,13 @@ def encoders_for(inputs, data, max_duration, args, recognizer=None):
         encoders["images"] = keras_mm.encoders.image(
             "cnn_small", image_shape=(size, size, 3)
         )
-    if "audio" in inputs and recognizer is not None:
+    if "audio" in inputs and recognizer is None:
+        encoders["audio"] = keras_mm.encoders.audio(max_duration=max_duration)
+    elif "audio" in inputs:
         # Frozen: transcription taught it the words, which the fusion
         # compares with the other input.
         encoders["audio"] = recognizer.audio_encoder()
         encoders["audio"].trainable = False
-    elif "audio" in inputs:
-        encoders["audio"] = keras_mm.encoders.audio(max_duration=max_duration)
     if "text" in inputs:
         encoders["text"] = keras_mm.encoders.text(
             "transformer_small",

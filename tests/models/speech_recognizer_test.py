@@ -189,13 +189,8 @@ class SpeechRecognizerTest(TestCase):
         classifier.fit({"audio": audio}, labels, epochs=1, verbose=0)
         for old, new in zip(before, model.weights):
             self.assertAllClose(old, new.numpy())
-        path = os.path.join(self.get_temp_dir(), "classifier.keras")
-        classifier.save(path)
-        restored = keras.saving.load_model(path)
-        self.assertAllClose(
-            restored.predict({"audio": audio}, verbose=0),
-            classifier.predict({"audio": audio}, verbose=0),
-            atol=1e-5,
+        self.run_model_saving_test(
+            classifier, classifier.preprocessor({"audio": audio}), atol=1e-5
         )
 
     def test_file_paths_and_sample_rates(self):
