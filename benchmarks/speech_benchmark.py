@@ -101,7 +101,7 @@ def ctc(args, data):
         train["audio"],
         train["transcripts"],
         data,
-        lambda audio, decoder: asr.transcribe(audio, decoder=decoder),
+        lambda audio, decoder: asr.transcribe(audio, sampler=decoder),
     )
 
 

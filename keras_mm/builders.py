@@ -10,31 +10,12 @@ from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.image_preprocessing import image_shapes
 from keras_mm.layers.missing_modalities import MissingModalities
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
+from keras_mm.models.caption_inputs import one_encoder
 from keras_mm.models.captioner import Captioner
-from keras_mm.models.captioner import one_encoder
-from keras_mm.models.pipeline_model import PipelineModel
-from keras_mm.models.speech_recognizer import CTCLoss
+from keras_mm.models.multimodal_classifier import MultimodalClassifier
 from keras_mm.models.speech_recognizer import SpeechRecognizer
-from keras_mm.optimizers import Adam
 from keras_mm.utils.inputs import inputs_like
 from keras_mm.utils.validation import check_rate
-
-
-def _compile(model, num_classes, activation, learning_rate, multipliers):
-    if num_classes is None:
-        loss, metrics = "mse", ["mae"]
-    elif activation == "sigmoid":
-        loss, metrics = "binary_crossentropy", ["binary_accuracy"]
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy(
-            from_logits=activation is None
-        )
-        metrics = ["sparse_categorical_accuracy"]
-    model.compile(
-        optimizer=Adam(learning_rate, learning_rate_multipliers=multipliers),
-        loss=loss,
-        metrics=metrics,
-    )
 
 
 def _placeholder(encoder):
@@ -118,7 +99,7 @@ def build_classifier(
     "pooled_output"}`; a fusion layer combines them (token-level padding
     masks are passed along for text); a head (dropout, a hidden layer of
     `hidden_dim`, the output layer) makes the predictions. The
-    model is a `keras_mm.models.PipelineModel`: `fit`, `evaluate` and
+    model is a `keras_mm.models.MultimodalClassifier`: `fit`, `evaluate` and
     `predict` take a dict of raw inputs keyed like `encoders` (images as
     pixel arrays, text as lists of strings, audio as waveforms), and the
     text tokenisation and audio padding run in the `tf.data` pipeline, on
@@ -171,7 +152,7 @@ def build_classifier(
         name: str. Defaults to `"classifier"`.
 
     Returns:
-        A compiled `keras_mm.models.PipelineModel`.
+        A compiled `keras_mm.models.MultimodalClassifier`.
 
     Examples:
     >>> texts = ["a red circle", "a blue square"] * 4
@@ -267,32 +248,21 @@ def build_classifier(
         for key, encoder in encoders.items()
         if encoder.preprocessor is not None
     }
-    model = PipelineModel(
+    model = MultimodalClassifier(
         inputs,
         outputs,
         preprocessor=MultimodalPreprocessor(
             preprocessors,
             missing={key: _placeholder(encoders[key]) for key in missing_keys},
         ),
+        num_classes=num_classes,
+        activation=activation,
+        learning_rate=learning_rate,
+        learning_rate_multipliers=multipliers,
         name=name,
     )
-    _compile(model, num_classes, activation, learning_rate, multipliers)
+    model.compile()
     return model
-
-
-def _check_learning_rate(learning_rate):
-    schedule = keras.optimizers.schedules.LearningRateSchedule
-    if not isinstance(learning_rate, schedule) and (
-        isinstance(learning_rate, bool)
-        or not isinstance(learning_rate, (int, float))
-        or learning_rate <= 0
-    ):
-        raise ValueError(
-            "`learning_rate` must be a number > 0 or a "
-            "`keras.optimizers.schedules.LearningRateSchedule`. Received: "
-            f"learning_rate={learning_rate!r}"
-        )
-    return learning_rate
 
 
 def build_captioner(
@@ -402,9 +372,10 @@ def build_captioner(
         intermediate_dim=intermediate_dim,
         dropout=dropout,
         num_encoder_layers=num_encoder_layers,
+        learning_rate=learning_rate,
         name=name,
     )
-    model.compile(optimizer=Adam(_check_learning_rate(learning_rate)))
+    model.compile()
     return model
 
 
@@ -429,7 +400,7 @@ def build_speech_recognizer(
     ms, `num_layers` bidirectional GRUs read them, and a CTC head scores the
     blank and each character of `vocabulary`. `fit(audio, transcripts)`
     takes waveforms or audio file paths and strings (the CTC targets are
-    made in the data pipeline), and `transcribe(audio, decoder="greedy" |
+    made in the data pipeline), and `transcribe(audio, sampler="greedy" |
     "beam")` returns strings. See `keras_mm.models.SpeechRecognizer` for the
     inputs it accepts and refuses.
 
@@ -464,7 +435,7 @@ def build_speech_recognizer(
     ...     num_mel_bins=16, hidden_dim=16, num_layers=1, filters=4)
     >>> audio = [np.zeros(4000, "float32"), np.zeros(2000, "float32")]
     >>> history = asr.fit(audio, ["abc", "a b"], verbose=0)
-    >>> len(asr.transcribe(audio, decoder="beam", beam_width=4))
+    >>> len(asr.transcribe(audio, sampler="beam", num_beams=4))
     2
     """
     model = SpeechRecognizer(
@@ -478,9 +449,8 @@ def build_speech_recognizer(
         dropout=dropout,
         spec_augment=spec_augment,
         normalize_features=normalize_features,
+        learning_rate=learning_rate,
         name=name,
     )
-    model.compile(
-        optimizer=Adam(_check_learning_rate(learning_rate)), loss=CTCLoss()
-    )
+    model.compile()
     return model

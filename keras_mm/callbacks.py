@@ -6,6 +6,12 @@ import keras
 import numpy as np
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.metrics.caption_metrics import bleu4
+from keras_mm.metrics.caption_metrics import check_captions
+from keras_mm.metrics.caption_metrics import cider_d
+from keras_mm.metrics.speech_metrics import cer
+from keras_mm.metrics.speech_metrics import check_transcripts
+from keras_mm.metrics.speech_metrics import wer
 from keras_mm.optimizers import Adam
 from keras_mm.optimizers import check_learning_rate_multipliers
 
@@ -300,8 +306,6 @@ class CaptionMetrics(_TextMetrics):
     def __init__(
         self, images, references, frequency=1, verbose=0, **generate_kwargs
     ):
-        from keras_mm.metrics.caption_metrics import _check_captions
-
         if isinstance(images, (list, tuple)):
             images = np.stack([np.asarray(image) for image in images])
         images = np.asarray(images)
@@ -310,7 +314,7 @@ class CaptionMetrics(_TextMetrics):
                 "`images` must be an array (n, height, width, channels). "
                 f"Received: shape {images.shape}"
             )
-        _check_captions([""] * len(images), references)
+        check_captions([""] * len(images), references)
         super().__init__(
             images,
             [list(refs) for refs in references],
@@ -324,8 +328,6 @@ class CaptionMetrics(_TextMetrics):
         return self.inputs
 
     def score(self, predictions):
-        from keras_mm.metrics.caption_metrics import bleu4
-        from keras_mm.metrics.caption_metrics import cider_d
 
         return {
             "val_bleu4": bleu4(predictions, self.references),
@@ -351,7 +353,7 @@ class TranscriptionMetrics(_TextMetrics):
         verbose: int. `1` prints a few transcriptions each time. Defaults
             to `0`.
         **transcribe_kwargs: passed to `SpeechRecognizer.transcribe`, e.g.
-            `decoder="beam"`.
+            `sampler="beam"`.
 
     Examples:
     >>> asr = keras_mm.build_speech_recognizer(
@@ -371,9 +373,8 @@ class TranscriptionMetrics(_TextMetrics):
     def __init__(
         self, audio, transcripts, frequency=1, verbose=0, **transcribe_kwargs
     ):
-        from keras_mm.metrics.speech_metrics import _check_transcripts
 
-        _check_transcripts([""] * len(transcripts), transcripts)
+        check_transcripts([""] * len(transcripts), transcripts)
         if len(audio) != len(transcripts):
             raise ValueError(
                 "There must be one transcript per clip. Received: "
@@ -384,8 +385,6 @@ class TranscriptionMetrics(_TextMetrics):
         )
 
     def score(self, predictions):
-        from keras_mm.metrics.speech_metrics import cer
-        from keras_mm.metrics.speech_metrics import wer
 
         return {
             "val_cer": cer(predictions, self.references),

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import keras_mm
-from keras_mm.models.pipeline_model import PipelineModel
+from keras_mm.base.pipeline_model import PipelineModel
 from tests.test_case import TestCase
 
 TEXTS = ["a red circle", "a blue square", "two green circles", ""] * 2

@@ -34,6 +34,16 @@ def pytest_collection_modifyitems(config, items):
     run_large = config.getoption("--run_large")
     run_extra_large = config.getoption("--run_extra_large")
     backend = keras.backend.backend()
+    if backend != "jax":
+        # Tests of code that runs no model (datasets, metrics, the import
+        # graph) give the same result on every backend: run them once, in
+        # the JAX suite.
+        once = [
+            item for item in items if "backend_independent" in item.keywords
+        ]
+        if once:
+            config.hook.pytest_deselected(items=once)
+            items[:] = [item for item in items if item not in once]
     for item in items:
         if "large" in item.keywords and not run_large:
             item.add_marker(pytest.mark.skip(reason="needs --run_large"))

@@ -3,7 +3,7 @@ import os
 import keras
 import numpy as np
 
-from keras_mm.models.pipeline_model import PipelineModel
+from keras_mm.base.pipeline_model import PipelineModel
 from keras_mm.optimizers import Adam
 from tests.test_case import TestCase
 

@@ -51,6 +51,15 @@ class ReadmeTest(TestCase):
             captions = captioner.generate(test["images"][:4], **options)
             self.assertEqual(len(captions), 4)
             self.assertTrue(all(isinstance(c, str) for c in captions))
+        # The preset example continues it.
+        (preset,) = [b for b in python_blocks() if "save_to_preset" in b]
+        directory = os.path.join(self.get_temp_dir(), "scenes_captioner")
+        self.assertIn('"presets/scenes_captioner"', preset)
+        exec(  # noqa: S102
+            preset.replace('"presets/scenes_captioner"', repr(directory)),
+            namespace | {"keras_mm": __import__("keras_mm")},
+        )
+        self.assertTrue(os.path.isfile(os.path.join(directory, "config.json")))
 
     @pytest.mark.slow
     def test_speech_examples(self):
@@ -74,7 +83,7 @@ class ReadmeTest(TestCase):
         exec(small, namespace)  # noqa: S102
         asr, test = namespace["asr"], namespace["data"]["test"]
         self.assertEqual(asr.sample_rate, 16000)
-        texts = asr.transcribe(test["audio"][:4], decoder="beam")
+        texts = asr.transcribe(test["audio"][:4], sampler="beam")
         self.assertEqual(len(texts), 4)
         self.assertTrue(all(isinstance(t, str) for t in texts))
         # The attention example continues the first, also with 1 epoch.

@@ -17,7 +17,10 @@ import numpy as np
 import keras_mm  # noqa: F401  (registers the serializable classes)
 
 model_path, inputs_path, outputs_path, mode = sys.argv[1:5]
-model = keras.saving.load_model(model_path, safe_mode=True)
+if mode == "preset":
+    model = keras_mm.models.Task.from_preset(model_path)
+else:
+    model = keras.saving.load_model(model_path, safe_mode=True)
 with np.load(inputs_path) as data:
     inputs = {key: data[key] for key in data.files}
 if list(inputs) == ["__single__"]:
@@ -206,15 +209,40 @@ class TestCase(parameterized.TestCase):
         self.assertAllClose(expected, restored(input_data), atol=atol)
         return restored
 
+    def run_preset_test(self, task, input_data, other_backend=True):
+        """`save_to_preset` then `Task.from_preset`: the same class and the
+        same outputs, here and (with `other_backend`) in a fresh process
+        under the other backend."""
+        import keras_mm
+
+        directory = os.path.join(self.get_temp_dir(), "preset")
+        task.save_to_preset(directory)
+        restored = keras_mm.models.Task.from_preset(directory)
+        self.assertIsInstance(restored, task.__class__)
+        self.assertAllClose(task(input_data), restored(input_data), atol=1e-6)
+        if other_backend:
+            self.run_cross_backend_test(
+                task, input_data, mode="preset", preset=directory
+            )
+        return restored
+
     def run_cross_backend_test(
-        self, model, input_data, atol=1e-5, mode="call", other_backend=None
+        self,
+        model,
+        input_data,
+        atol=1e-5,
+        mode="call",
+        other_backend=None,
+        preset=None,
     ):
         """Saves `model` under this backend, loads it under the other one in
         a subprocess, and compares outputs.
 
         Args:
             mode: `"call"` runs `model(input_data)`; `"predict"` runs
-                `model.predict(input_data)` on raw inputs (strings).
+                `model.predict(input_data)` on raw inputs (strings);
+                `"preset"` loads the preset directory `preset` with
+                `keras_mm.models.Task.from_preset` and calls it.
         """
         backend = keras.backend.backend()
         other_backend = other_backend or (
@@ -228,7 +256,10 @@ class TestCase(parameterized.TestCase):
             expected = model.predict(input_data, verbose=0)
         else:
             expected = _to_numpy(model(input_data))
-        model.save(model_path)
+        if preset is not None:
+            model_path = preset
+        else:
+            model.save(model_path)
         np.savez(inputs_path, **_as_dict(input_data))
         env = dict(os.environ, KERAS_BACKEND=other_backend)
         result = subprocess.run(

@@ -44,7 +44,7 @@ def resample(waveform, orig_rate, target_rate):
     return resampled.astype("float32")
 
 
-def _op_error_message(error):
+def op_error_message(error):
     """A TensorFlow op error's message, without the op and function names."""
     message = re.sub(r"\{\{.*?\}\}", "", error.message)
     return re.sub(r"\[Op:.*", "", message).strip()
@@ -105,7 +105,7 @@ def read_audio(path, sample_rate=16000):
             waveform = decoded.audio.numpy()
             rate = int(decoded.sample_rate.numpy())
         except tf.errors.OpError as error:
-            reason = _op_error_message(error)
+            reason = op_error_message(error)
             if "16-bit" not in reason and "PCM" not in reason:
                 raise ValueError(
                     f"Cannot read audio file '{path}': {reason}"

@@ -7,7 +7,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_mm.data.audio_io import _op_error_message
+from keras_mm.data.audio_io import op_error_message
 from keras_mm.data.audio_io import read_audio
 from keras_mm.utils.tf_utils import require_tensorflow
 from keras_mm.utils.tf_utils import tf
@@ -98,7 +98,7 @@ def _decode_image(path):
             tf.io.read_file(path), channels=0, expand_animations=False
         )
     except tf.errors.OpError as error:
-        raise _CellError(_op_error_message(error)) from None
+        raise _CellError(op_error_message(error)) from None
     return image.numpy()
 
 

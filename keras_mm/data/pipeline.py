@@ -2,9 +2,9 @@
 
 import keras
 
-from keras_mm.layers.preprocessing_layer import to_tf
 from keras_mm.utils.tf_utils import require_tensorflow
 from keras_mm.utils.tf_utils import tf
+from keras_mm.utils.tf_utils import to_tf
 
 
 def _num_rows(x):

@@ -9,22 +9,22 @@ from keras_mm.datasets.scenes import HELD_OUT
 from keras_mm.datasets.scenes import MIN_IMAGE_SIZE
 from keras_mm.datasets.scenes import SHAPES
 from keras_mm.datasets.scenes import SIZES
-from keras_mm.datasets.scenes import _group_phrase
+from keras_mm.datasets.scenes import group_phrase
 from keras_mm.datasets.scenes import scenes
-from keras_mm.datasets.spoken import _KEYS
-from keras_mm.datasets.spoken import _SLOTS
 from keras_mm.datasets.spoken import INTENTS
+from keras_mm.datasets.spoken import KEYS
 from keras_mm.datasets.spoken import MIN_NUM_SAMPLES
+from keras_mm.datasets.spoken import SLOTS
 from keras_mm.datasets.spoken import SPLITS
-from keras_mm.datasets.spoken import _cache_path
-from keras_mm.datasets.spoken import _cached
-from keras_mm.datasets.spoken import _check_cache_dir
-from keras_mm.datasets.spoken import _check_synthesis
-from keras_mm.datasets.spoken import _choice
-from keras_mm.datasets.spoken import _fill
-from keras_mm.datasets.spoken import _sentence_slots
-from keras_mm.datasets.spoken import _split_sizes
+from keras_mm.datasets.spoken import cache_path
+from keras_mm.datasets.spoken import cached
+from keras_mm.datasets.spoken import check_cache_dir
+from keras_mm.datasets.spoken import check_synthesis
+from keras_mm.datasets.spoken import choice
+from keras_mm.datasets.spoken import fill
+from keras_mm.datasets.spoken import sentence_slots
 from keras_mm.datasets.spoken import speak
+from keras_mm.datasets.spoken import split_sizes
 from keras_mm.utils.validation import check_integers
 
 LABELS = ("mismatch", "match")
@@ -133,15 +133,15 @@ def spoken_scenes(
     """
     check_integers(minimum=MIN_NUM_SAMPLES, num_samples=num_samples)
     check_integers(minimum=MIN_IMAGE_SIZE, image_size=image_size)
-    seed, snr = _check_synthesis(sample_rate, seed, noise_snr_db)
-    _check_cache_dir(cache_dir)
+    seed, snr = check_synthesis(sample_rate, seed, noise_snr_db)
+    check_cache_dir(cache_dir)
     name = f"scenes-{image_size}px"
-    path = _cache_path(
+    path = cache_path(
         cache_dir, name, num_samples, sample_rate, seed, snr, "paired", _DESIGN
     )
 
     def build():
-        sizes = _split_sizes(num_samples)
+        sizes = split_sizes(num_samples)
         multiple = _POOL_MULTIPLE
         while True:  # A larger pool in the unlikely case of too few kept.
             rng = np.random.default_rng(seed)
@@ -178,7 +178,7 @@ def spoken_scenes(
             }
         return data
 
-    return _cached(path, ("images", "captions", *_KEYS), sample_rate, build)
+    return cached(path, ("images", "captions", *KEYS), sample_rate, build)
 
 
 def spoken_commands(
@@ -250,15 +250,15 @@ def spoken_commands(
     True
     """
     check_integers(minimum=MIN_NUM_SAMPLES, num_samples=num_samples)
-    seed, snr = _check_synthesis(sample_rate, seed, noise_snr_db)
-    _check_cache_dir(cache_dir)
+    seed, snr = check_synthesis(sample_rate, seed, noise_snr_db)
+    check_cache_dir(cache_dir)
     name = "commands"
-    path = _cache_path(
+    path = cache_path(
         cache_dir, name, num_samples, sample_rate, seed, snr, "paired", _DESIGN
     )
 
     def build():
-        sizes = _split_sizes(num_samples)
+        sizes = split_sizes(num_samples)
         rng = np.random.default_rng(seed)
         labels = _balanced_labels(sizes, rng)
         data = {}
@@ -267,10 +267,10 @@ def spoken_commands(
             intents = rng.permutation(np.arange(n) % len(INTENTS)).tolist()
             said, written = [], []
             for label, intent in zip(labels[split].tolist(), intents):
-                template, slots = _sentence_slots(INTENTS[intent], rng)
+                template, slots = sentence_slots(INTENTS[intent], rng)
                 changed = _change_slot(template, slots, rng)
-                said.append(_fill(template, slots))
-                written.append(_fill(template, slots if label else changed))
+                said.append(fill(template, slots))
+                written.append(fill(template, slots if label else changed))
             speech_seed = int(rng.integers(2**31))
             audio, voices = speak(said, split, sample_rate, speech_seed, snr)
             data[split] = {
@@ -283,7 +283,7 @@ def spoken_commands(
             }
         return data
 
-    return _cached(path, ("text", *_KEYS), sample_rate, build)
+    return cached(path, ("text", *KEYS), sample_rate, build)
 
 
 # Expose the constants on the functions too, as `scenes` and `spoken` do.
@@ -309,7 +309,7 @@ def _groups(objects):
 
 
 def _describe(groups):
-    return " and ".join(_group_phrase(group) for group in groups)
+    return " and ".join(group_phrase(group) for group in groups)
 
 
 def _select(objects, split, n, rng):
@@ -322,10 +322,10 @@ def _select(objects, split, n, rng):
     for index, scene in enumerate(objects):
         groups = _groups(scene)
         g = int(rng.integers(len(groups)))
-        factor = _choice(rng, FACTORS)
+        factor = choice(rng, FACTORS)
         others = [v for v in _VALUES[factor] if v != groups[g][factor]]
         changed = [dict(group) for group in groups]
-        changed[g][factor] = _choice(rng, others)
+        changed[g][factor] = choice(rng, others)
         if _fits(changed, split):
             kept.append((index, groups, changed))
             if len(kept) == n:
@@ -353,6 +353,6 @@ def _change_slot(template, slots, rng):
     names = [
         "shape" if field == "plural" else field for field in fields if field
     ]
-    name = _choice(rng, list(dict.fromkeys(names)))
-    others = [value for value in _SLOTS[name] if value != slots[name]]
-    return dict(slots, **{name: _choice(rng, others)})
+    name = choice(rng, list(dict.fromkeys(names)))
+    others = [value for value in SLOTS[name] if value != slots[name]]
+    return dict(slots, **{name: choice(rng, others)})

@@ -248,7 +248,7 @@ def _generate_split(split, n, image_size, rng, words, grid):
     return out
 
 
-def _choice(rng, options):
+def choice(rng, options):
     return options[int(rng.integers(len(options)))]
 
 
@@ -260,28 +260,26 @@ def _sample_scene(split, rng, words, train_colours):
     shapes = [SHAPES[j] for j in rng.permutation(len(SHAPES))[:num_groups]]
     groups = []
     for g, shape in enumerate(shapes):
-        colour = _choice(rng, train_colours[shape])
+        colour = choice(rng, train_colours[shape])
         groups.append(
             {
                 "shape": shape,
                 "colour": colour,
-                "size": _choice(rng, SIZES),
+                "size": choice(rng, SIZES),
                 "count": int(rng.integers(1, 4)),
                 "band": int(order[g]),
             }
         )
     if split != "train":
         # One group, of a random shape, takes a held-out pair.
-        colour, shape = _choice(rng, HELD_OUT[split])
+        colour, shape = choice(rng, HELD_OUT[split])
         forced = int(rng.integers(num_groups))
         others = {g["shape"] for k, g in enumerate(groups) if k != forced}
         if shape in others:
             # Swap shapes so that shapes stay distinct within the scene.
             k = next(k for k, g in enumerate(groups) if g["shape"] == shape)
             groups[k]["shape"] = groups[forced]["shape"]
-            groups[k]["colour"] = _choice(
-                rng, train_colours[groups[k]["shape"]]
-            )
+            groups[k]["colour"] = choice(rng, train_colours[groups[k]["shape"]])
         groups[forced]["shape"] = shape
         groups[forced]["colour"] = colour
     groups.sort(key=lambda g: g["band"])
@@ -290,10 +288,10 @@ def _sample_scene(split, rng, words, train_colours):
     return {
         "bands": bands,
         "groups": groups,
-        "word": _choice(rng, WORDS) if has_word else "",
+        "word": choice(rng, WORDS) if has_word else "",
         "word_band": int(order[num_groups]) if has_word else -1,
         "word_position": bands[int(order[num_groups])] if has_word else "",
-        "background": _choice(rng, BACKGROUNDS),
+        "background": choice(rng, BACKGROUNDS),
         "objects": [],
     }
 
@@ -304,21 +302,21 @@ def _sample_statement(scene, label, templates, allowed, rng):
         options = [t for t in templates if t != "word" or not has_word]
     else:
         options = [t for t in templates if t != "word" or has_word]
-    template = _choice(rng, options)
+    template = choice(rng, options)
     if template == "word":
         if label == 1:
             word = scene["word"]
         elif label == 0:
-            word = _choice(rng, [w for w in WORDS if w != scene["word"]])
+            word = choice(rng, [w for w in WORDS if w != scene["word"]])
         else:
-            word = _choice(rng, WORDS)
+            word = choice(rng, WORDS)
         return template, f"the word is {word}"
     present = {g["shape"]: g for g in scene["groups"]}
     if label == 2:
-        shape = _choice(rng, [s for s in SHAPES if s not in present])
+        shape = choice(rng, [s for s in SHAPES if s not in present])
         group = None
     else:
-        group = _choice(rng, scene["groups"])
+        group = choice(rng, scene["groups"])
         shape = group["shape"]
     values = {
         "colour": allowed[shape],
@@ -332,9 +330,9 @@ def _sample_statement(scene, label, templates, allowed, rng):
     if label == 1:
         value = actual
     elif label == 0:
-        value = _choice(rng, [v for v in values if v != actual])
+        value = choice(rng, [v for v in values if v != actual])
     else:
-        value = _choice(rng, list(values))
+        value = choice(rng, list(values))
     if template == "count":
         text = f"the number of {_PLURALS[shape]} is {_NUMBERS[value - 1]}"
     elif template == "position":
@@ -344,7 +342,7 @@ def _sample_statement(scene, label, templates, allowed, rng):
     return template, text
 
 
-def _group_phrase(group):
+def group_phrase(group):
     noun = _PLURALS[group["shape"]] if group["count"] > 1 else group["shape"]
     count = "a" if group["count"] == 1 else _NUMBERS[group["count"] - 1]
     return f"{count} {group['size']} {group['colour']} {noun}"
@@ -352,7 +350,7 @@ def _group_phrase(group):
 
 def _captions(scene):
     groups = scene["groups"]
-    phrases = [_group_phrase(g) for g in groups]
+    phrases = [group_phrase(g) for g in groups]
     listed = " and ".join(phrases)
     background = f"a {scene['background']} background"
     word = scene["word"]

@@ -93,7 +93,7 @@ _GRAMMAR = {
         "the code is {d1} {d2} {d3} {d4}",
     ),
 }
-_SLOTS = {
+SLOTS = {
     "count": ("two", "three", "four", "five"),
     "size": ("small", "big"),
     "colour": COLOURS,
@@ -107,7 +107,7 @@ _SLOTS = {
     **{f"d{i}": DIGITS for i in range(1, 5)},
 }
 _CACHE_VERSION = 1
-_KEYS = ("audio", "transcripts", "labels", "voices")
+KEYS = ("audio", "transcripts", "labels", "voices")
 
 
 def spoken(
@@ -214,13 +214,13 @@ def spoken(
         raise ValueError(
             f"`kind` must be one of {KINDS}. Received: kind={kind!r}"
         )
-    seed, snr = _check_synthesis(sample_rate, seed, noise_snr_db)
-    _check_cache_dir(cache_dir)
-    path = _cache_path(cache_dir, kind, num_samples, sample_rate, seed, snr)
+    seed, snr = check_synthesis(sample_rate, seed, noise_snr_db)
+    check_cache_dir(cache_dir)
+    path = cache_path(cache_dir, kind, num_samples, sample_rate, seed, snr)
 
     def build():
         _check_espeak()
-        sizes = _split_sizes(num_samples)
+        sizes = split_sizes(num_samples)
         rng = np.random.default_rng(seed)
         plans = {
             split: _plan_split(split, sizes[split], kind, sample_rate, snr, rng)
@@ -239,7 +239,7 @@ def spoken(
             for split in SPLITS
         }
 
-    return _cached(path, _KEYS, sample_rate, build)
+    return cached(path, KEYS, sample_rate, build)
 
 
 # Expose the constants on the function too, so that users of
@@ -310,7 +310,7 @@ def speak(texts, split="train", sample_rate=16000, seed=0, noise_snr_db=20):
         raise ValueError(
             f"`split` must be one of {SPLITS}. Received: split={split!r}"
         )
-    seed, snr = _check_synthesis(sample_rate, seed, noise_snr_db)
+    seed, snr = check_synthesis(sample_rate, seed, noise_snr_db)
     _check_espeak()
     rng = np.random.default_rng(seed)
     voices = _draw_voices(split, len(texts), rng)
@@ -321,28 +321,28 @@ def speak(texts, split="train", sample_rate=16000, seed=0, noise_snr_db=20):
     return _synthesise_all(plans), voices
 
 
-def _choice(rng, options):
+def choice(rng, options):
     return options[int(rng.integers(len(options)))]
 
 
 def _sentence(intent, rng):
-    return _fill(*_sentence_slots(intent, rng))
+    return fill(*sentence_slots(intent, rng))
 
 
-def _sentence_slots(intent, rng):
+def sentence_slots(intent, rng):
     """Draws a template of `intent` and a value of every slot."""
-    template = _choice(rng, _GRAMMAR[intent])
-    slots = {name: _choice(rng, values) for name, values in _SLOTS.items()}
+    template = choice(rng, _GRAMMAR[intent])
+    slots = {name: choice(rng, values) for name, values in SLOTS.items()}
     return template, slots
 
 
-def _fill(template, slots):
+def fill(template, slots):
     shape = slots["shape"]
     plural = shape + ("es" if shape.endswith("s") else "s")
     return template.format(plural=plural, **slots)
 
 
-def _split_sizes(num_samples):
+def split_sizes(num_samples):
     num_train = int(round(num_samples * _FRACTIONS["train"]))
     num_validation = max(1, int(round(num_samples * _FRACTIONS["validation"])))
     return {
@@ -472,7 +472,7 @@ def _espeak_listing():
     return languages, variants
 
 
-def _check_synthesis(sample_rate, seed, noise_snr_db):
+def check_synthesis(sample_rate, seed, noise_snr_db):
     """Checks the synthesis arguments; returns the seed and the SNR."""
     if isinstance(seed, np.integer):
         seed = int(seed)
@@ -491,7 +491,7 @@ def _check_synthesis(sample_rate, seed, noise_snr_db):
     return seed, None if noise_snr_db is None else float(noise_snr_db)
 
 
-def _check_cache_dir(cache_dir):
+def check_cache_dir(cache_dir):
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
         raise ValueError(
             "`cache_dir` must be None or a path. "
@@ -523,7 +523,7 @@ def _check_espeak():
         )
 
 
-def _cache_path(
+def cache_path(
     cache_dir,
     prefix,
     num_samples,
@@ -540,7 +540,7 @@ def _cache_path(
         cache_dir = os.path.join(root, folder)
     # A digest of the voices and grammar, and of the caller's own `design`,
     # so that editing them misses the old files rather than loading them.
-    text = repr((_CACHE_VERSION, WORDS, VOICES, _GRAMMAR, _SLOTS, _SPEED))
+    text = repr((_CACHE_VERSION, WORDS, VOICES, _GRAMMAR, SLOTS, _SPEED))
     text += repr((_PITCH, _WORD_GAP, _SILENCE_SECONDS, _PEAK, SNR_SPREAD_DB))
     text += repr(MAX_SECONDS)
     digest = hashlib.sha256((text + design).encode()).hexdigest()[:10]
@@ -549,7 +549,7 @@ def _cache_path(
     return os.path.join(os.fspath(cache_dir), f"{name}-{digest}.npz")
 
 
-def _cached(path, keys, sample_rate, build):
+def cached(path, keys, sample_rate, build):
     """Loads the dataset at `path`, else calls `build()` and saves it there.
 
     Every split of the dataset holds `keys` and `"sample_rate"`; `"audio"`

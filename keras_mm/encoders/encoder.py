@@ -1,7 +1,7 @@
 import keras
 
 from keras_mm.api_export import keras_mm_export
-from keras_mm.models.pipeline_model import PipelineModel
+from keras_mm.base.pipeline_model import PipelineModel
 from keras_mm.utils.inputs import inputs_like
 
 

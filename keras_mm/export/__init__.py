@@ -2,7 +2,7 @@
 LiteRT interpreter, and their checks."""
 
 from keras_mm.export.litert_runner import LiteRTModel
-from keras_mm.export.saved_model import ExportWarning
 from keras_mm.export.saved_model import saved_model
 from keras_mm.export.tflite import tflite
 from keras_mm.export.verify import verify
+from keras_mm.models.task import ExportWarning

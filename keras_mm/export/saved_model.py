@@ -9,11 +9,9 @@ import warnings
 
 import keras
 
+from keras_mm.export.signatures import serving_functions
+from keras_mm.models.task import ExportWarning
 from keras_mm.utils.tf_utils import require_tensorflow
-
-
-class ExportWarning(UserWarning):
-    """A warning of an export, also when it ran in a child process."""
 
 
 def version_path(path, overwrite=False):
@@ -107,8 +105,6 @@ def run_under_tensorflow(model, args):
 
 
 def _write(model, path, raw_inputs):
-    from keras_mm.export.signatures import serving_functions
-
     functions = serving_functions(model, raw_inputs=raw_inputs)
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -13,11 +13,8 @@ from keras_mm.export.litert_runner import assets_path
 from keras_mm.export.litert_runner import prepare_inputs
 from keras_mm.export.saved_model import load
 from keras_mm.export.saved_model import run_under_tensorflow
-from keras_mm.layers.audio_preprocessor import AudioPreprocessor
-from keras_mm.layers.word_tokenizer import WordTokenizer
-from keras_mm.models.captioner import Captioner
-from keras_mm.models.speech_recognizer import SpeechRecognizer
-from keras_mm.utils.inputs import consumer
+from keras_mm.export.signatures import check_task
+from keras_mm.export.signatures import tensor_specs
 from keras_mm.utils.tf_utils import require_tensorflow
 
 QUANTIZATIONS = (None, "dynamic", "float16", "int8")
@@ -37,166 +34,6 @@ def _check_quantization(quantization, representative_data):
         )
 
 
-def _top_one(x):
-    """Argmax as `top_k(k=1)`: the stock argmax of the TensorFlow backend
-    lowers to `BitwiseAnd`, which TFLite lacks. Ties go to the lowest
-    index, as with argmax."""
-    return keras.ops.top_k(x, k=1)[1][..., 0]
-
-
-def _audio_spec(preprocessor):
-    return {
-        "type": "audio",
-        "num_samples": int(preprocessor.num_samples),
-        "sample_rate": int(preprocessor.sample_rate),
-    }
-
-
-def _waveform_specs(key, preprocessor):
-    """`KEY` float32 waveforms padded to the model's length, and their
-    bool `KEY_padding_mask`."""
-    import tensorflow as tf
-
-    shape = (None, preprocessor.num_samples)
-    mask = f"{key}_padding_mask"
-    return {
-        key: tf.TensorSpec(shape, tf.float32, key),
-        mask: tf.TensorSpec(shape, tf.bool, mask),
-    }
-
-
-def _classifier_plan(model):
-    """`(assets, specs, to_model_inputs)` of a classifier."""
-    import tensorflow as tf
-
-    from keras_mm.export.signatures import _image_spec
-
-    preprocessors = getattr(model.preprocessor, "preprocessors", {})
-    missing = sorted(getattr(model.preprocessor, "missing", None) or ())
-    inputs, specs = {}, {}
-    for key in model.input:
-        if key == "present":
-            continue
-        layer = preprocessors.get(key)
-        if isinstance(layer, WordTokenizer):
-            inputs[key] = {
-                "type": "text",
-                "vocabulary": list(layer.vocabulary),
-                "sequence_length": int(layer.sequence_length),
-                "lowercase": bool(layer.lowercase),
-            }
-            name = f"{key}_token_ids"
-            specs[name] = tf.TensorSpec(
-                (None, layer.sequence_length), tf.int32, name
-            )
-        elif isinstance(layer, AudioPreprocessor):
-            inputs[key] = _audio_spec(layer)
-            specs.update(_waveform_specs(key, layer))
-        elif layer is None and len(model.input[key].shape) == 4:
-            tensor = model.input[key]
-            spec = _image_spec(key, tensor.shape, consumer(model, tensor))
-            if None in spec.shape[1:]:
-                raise ValueError(
-                    f"Input '{key}' has no fixed size, shape "
-                    f"{tuple(tensor.shape)}; a TFLite file needs one. Build "
-                    "its encoder with a fixed `image_shape`."
-                )
-            inputs[key] = {"type": "images", "shape": list(spec.shape[1:])}
-            specs[key] = spec
-        else:
-            raise ValueError(
-                f"Input '{key}' (preprocessor: {type(layer).__name__}) has "
-                "no TFLite form in keras_mm: TFLite export covers images, "
-                "text of the built-in text encoders and audio."
-            )
-    for key in missing:
-        name = f"{key}_present"
-        specs[name] = tf.TensorSpec((None,), tf.bool, name)
-
-    def to_model_inputs(x):
-        features = {}
-        for key, spec in inputs.items():
-            if spec["type"] == "text":
-                ids = x[f"{key}_token_ids"]
-                features[key] = {"token_ids": ids, "padding_mask": ids != 0}
-            elif spec["type"] == "audio":
-                features[key] = {
-                    "audio": x[key],
-                    "audio_padding_mask": x[f"{key}_padding_mask"],
-                }
-            else:
-                features[key] = x[key]
-        if missing:
-            features["present"] = {k: x[f"{k}_present"] for k in missing}
-        return features
-
-    assets = {"kind": "classifier", "inputs": inputs, "missing": missing}
-    return assets, specs, to_model_inputs
-
-
-def _plan(model):
-    """`(assets, specs, serve)` of the one TFLite signature."""
-    import tensorflow as tf
-
-    from keras_mm.export.signatures import _classifier_outputs
-    from keras_mm.export.signatures import _image_spec
-
-    if isinstance(model, SpeechRecognizer):
-        layer = model.preprocessor.audio_preprocessor
-        specs = _waveform_specs("audio", layer)
-        assets = {
-            "kind": "speech_recognizer",
-            "inputs": {"audio": _audio_spec(layer)},
-            "vocabulary": list(model.vocabulary),
-        }
-
-        def serve(x):
-            logits = model(x, training=False)
-            return {"frame_ids": tf.cast(_top_one(logits), "int32")}
-
-        return assets, specs, serve
-    if isinstance(model, Captioner):
-        import keras_hub
-
-        class TopOneSampler(keras_hub.samplers.GreedySampler):
-            def get_next_token(self, probabilities):
-                return _top_one(probabilities)
-
-        sampler = TopOneSampler()
-        max_length = model.preprocessor.sequence_length
-        if model.modality == "images":
-            spec = _image_spec(
-                "images", model.encoder.input.shape, model.encoder
-            )
-            specs = {"images": spec}
-            inputs = {
-                "images": {"type": "images", "shape": list(spec.shape[1:])}
-            }
-        else:
-            layer = model.preprocessor.input_preprocessor
-            specs = _waveform_specs("audio", layer)
-            inputs = {"audio": _audio_spec(layer)}
-        assets = {
-            "kind": "captioner",
-            "inputs": inputs,
-            "vocabulary": list(model.vocabulary),
-        }
-
-        def serve(x):
-            x = x["images"] if model.modality == "images" else x
-            token_ids = model._generate_step(x, sampler, max_length)
-            return {"token_ids": tf.cast(token_ids, "int32")}
-
-        return assets, specs, serve
-    assets, specs, to_model_inputs = _classifier_plan(model)
-
-    def serve(x):
-        outputs = model(to_model_inputs(x), training=False)
-        return _classifier_outputs(model, outputs)
-
-    return assets, specs, serve
-
-
 def _representative_dataset(representative_data, assets):
     """Calibration inputs for int8: raw examples prepared as
     `LiteRTModel` prepares them, one at a time."""
@@ -213,7 +50,9 @@ def _representative_dataset(representative_data, assets):
 def _convert(model, quantization, representative_data):
     import tensorflow as tf
 
-    assets, specs, serve = _plan(model)
+    check_task(model)
+    assets, specs, serve = model.litert_signature()
+    specs = tensor_specs(specs)
     if _is_recurrent(model):
         # TFLite lowers a recurrent loop only with a static batch size; the
         # runner feeds such a file one example at a time.

@@ -7,8 +7,7 @@ import tempfile
 
 import numpy as np
 
-from keras_mm.models.captioner import Captioner
-from keras_mm.models.speech_recognizer import SpeechRecognizer
+from keras_mm.export.signatures import check_task
 from keras_mm.utils.tf_utils import require_tensorflow
 from keras_mm.utils.tf_utils import tf
 
@@ -17,36 +16,11 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 # the LiteRT interpreter) and NumPy, and no Keras code of ours.
 _CALL_SAVED_MODEL = os.path.join(_HERE, "call_saved_model.py")
 _RUN_LITERT = os.path.join(_HERE, "litert_runner.py")
-_FLOAT_OUTPUTS = ("probabilities", "logits", "predictions")
-
-
-def _token_ids(model, sample_inputs):
-    """Inputs tokenized by a KerasHub tokenizer become the `KEY_token_ids`,
-    ... that the served signature takes for them."""
-    from keras_mm.export.signatures import needs_token_ids
-
-    preprocessors = getattr(model.preprocessor, "preprocessors", {})
-    sample_inputs = dict(sample_inputs)
-    for key, layer in preprocessors.items():
-        if needs_token_ids(layer) and key in sample_inputs:
-            texts = sample_inputs.pop(key)
-            texts = [texts] if isinstance(texts, str) else list(texts)
-            for name, value in layer(texts).items():
-                dtype = model.input[key][name].dtype
-                sample_inputs[f"{key}_{name}"] = np.asarray(value, dtype)
-    return sample_inputs
 
 
 def _request(model, sample_inputs, encode_images):
     """Sample inputs -> the arrays of a request, keyed like the signature."""
-    if isinstance(model, (Captioner, SpeechRecognizer)):
-        key = getattr(model, "modality", "audio")
-        sample_inputs = {key: sample_inputs}
-    if not isinstance(sample_inputs, dict):
-        raise ValueError(
-            "`sample_inputs` of a classifier must be a dict keyed like its "
-            f"inputs. Received: {type(sample_inputs).__name__}"
-        )
+    sample_inputs = model.serving_request(sample_inputs)
     request = {}
     for key, value in sample_inputs.items():
         if isinstance(value, str):
@@ -74,14 +48,6 @@ def _request(model, sample_inputs, encode_images):
             )
         request[key] = value
     return request
-
-
-def _expected(model, sample_inputs):
-    if isinstance(model, Captioner):
-        return {"captions": model.generate(sample_inputs)}
-    if isinstance(model, SpeechRecognizer):
-        return {"transcripts": model.transcribe(sample_inputs)}
-    return {"outputs": model.predict(sample_inputs, verbose=0)}
 
 
 def _call(script, args, request, what):
@@ -173,12 +139,10 @@ def verify(
         )
     if tolerance is None:
         tolerance = 1e-3 if litert else 1e-4
-    request_inputs = sample_inputs
-    if not litert and isinstance(sample_inputs, dict):
-        request_inputs = _token_ids(model, sample_inputs)
+    check_task(model)
     request = _request(
         model,
-        request_inputs,
+        sample_inputs,
         encode_images=not litert and signature.startswith("encoded"),
     )
     if litert:
@@ -193,19 +157,16 @@ def verify(
             f"Calling signature '{signature}' of {path} in a "
             "TensorFlow-only process",
         )
-    expected = _expected(model, sample_inputs)
-    if "outputs" in expected:
-        name = next((k for k in _FLOAT_OUTPUTS if k in served), None)
-        if name is None:
-            raise ValueError(
-                f"Signature '{signature}' returned {sorted(served)}, none of "
-                f"{list(_FLOAT_OUTPUTS)}."
-            )
-        expected = {name: expected["outputs"]}
+    expected = model.reference_outputs(sample_inputs)
+    missing = sorted(set(expected) - set(served))
+    if missing:
+        raise ValueError(
+            f"Signature '{signature}' returned {sorted(served)}, not {missing}."
+        )
     difference = 0.0
     for name, value in expected.items():
         got = served[name]
-        if name in _FLOAT_OUTPUTS:
+        if not isinstance(value, list):
             value = np.asarray(value, "float32").reshape(got.shape)
             difference = max(difference, float(np.max(np.abs(got - value))))
             continue

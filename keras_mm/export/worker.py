@@ -22,11 +22,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if os.environ.get("KERAS_BACKEND") != "tensorflow":
         raise SystemExit("Run this with KERAS_BACKEND=tensorflow.")
-    import keras_mm  # noqa: F401, registers the classes to load.
-    from keras_mm.export.saved_model import ExportWarning
     from keras_mm.export.saved_model import saved_model
     from keras_mm.export.tflite import from_arrays
     from keras_mm.export.tflite import tflite
+    from keras_mm.models.task import ExportWarning
 
     def show(message, category, *args, **kwargs):
         # The parent re-raises these lines as its own warnings.

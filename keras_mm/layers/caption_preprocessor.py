@@ -11,7 +11,7 @@ from keras_mm.utils.validation import check_integers
 START_TOKEN_ID = SPECIAL_TOKENS.index("[START]")
 END_TOKEN_ID = SPECIAL_TOKENS.index("[END]")
 PAD_TOKEN_ID = SPECIAL_TOKENS.index("[PAD]")
-_CLOSING_PUNCTUATION = frozenset(",.!?;:)")
+CLOSING_PUNCTUATION = frozenset(",.!?;:)")
 # The inputs a captioner captions.
 MODALITIES = ("images", "audio")
 
@@ -162,28 +162,27 @@ class CaptionPreprocessor(PreprocessingLayer):
         """Token ids `(batch, length)` to strings: cut at the first
         `"[END]"`, special tokens (and `"[UNK]"`) dropped, words joined by
         spaces, and closing punctuation (`, . ! ? ; : )`) attached to the
-        word before it: `"a circle, on grass."`."""
-        # Plain Python: eager TensorFlow string ops cost milliseconds per
-        # call, more than generating a caption.
-        token_ids = np.asarray(keras.ops.convert_to_numpy(token_ids))
-        if token_ids.ndim == 1:
-            token_ids = token_ids[None]
-        vocabulary = self.vocabulary
-        captions = []
-        for row in token_ids.tolist():
-            words = []
-            for token_id in row:
-                if token_id == END_TOKEN_ID:
-                    break
-                if token_id < len(SPECIAL_TOKENS):
-                    continue
-                word = vocabulary[token_id]
-                if words and word in _CLOSING_PUNCTUATION:
-                    words[-1] += word
-                else:
-                    words.append(word)
-            captions.append(" ".join(words))
-        return captions
+        word before it: `"a circle, on grass."`.
+
+        TensorFlow string ops, so the same function runs in an exported
+        graph (a tensor of strings) and eagerly (a list of str)."""
+        eager = tf.executing_eagerly()
+        if eager:
+            token_ids = tf.convert_to_tensor(np.asarray(token_ids), "int32")
+        with tf.device("cpu"):
+            ended = tf.cumsum(
+                tf.cast(token_ids == END_TOKEN_ID, "int32"), axis=1
+            )
+            keep = (ended == 0) & (token_ids >= len(SPECIAL_TOKENS))
+            words = tf.ragged.boolean_mask(
+                tf.gather(tf.constant(self.vocabulary), token_ids), keep
+            )
+            text = tf.strings.reduce_join(words, axis=1, separator=" ")
+            closing = "".join("\\" + c for c in sorted(CLOSING_PUNCTUATION))
+            text = tf.strings.regex_replace(text, f" ([{closing}])", r"\1")
+        if eager:
+            return [t.decode("utf-8") for t in text.numpy().tolist()]
+        return text
 
     def get_config(self):
         config = super().get_config()

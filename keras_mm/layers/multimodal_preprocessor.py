@@ -26,7 +26,7 @@ def _is_none(value):
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _fill(values, rows, spec):
+def fill(values, rows, spec):
     """Returns `values` with `rows` replaced by a placeholder of `spec`."""
     absent = set(rows)
     if spec["dtype"] == "string":
@@ -140,7 +140,7 @@ class MultimodalPreprocessor(PreprocessingLayer):
                     f"'{key}'. Build it with `allow_missing=True` (or a "
                     "list of keys that includes it), or drop those rows."
                 )
-            filled = _fill(values, rows, self.missing[key])
+            filled = fill(values, rows, self.missing[key])
             x[key] = filled
             flags = np.ones(len(values), bool)
             flags[rows] = False

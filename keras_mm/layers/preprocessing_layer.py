@@ -1,46 +1,10 @@
 import keras
-import numpy as np
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.utils.tf_utils import require_tensorflow
 from keras_mm.utils.tf_utils import tf
-
-
-def to_tf(x):
-    """Converts raw inputs to `tf.Tensor`s, keeping dict and tuple structure.
-
-    A list is one array-like input (a batch of strings, or of waveforms of
-    different lengths, which become a `tf.RaggedTensor`); a tuple or a dict
-    holds several inputs.
-    """
-    if x is None or isinstance(x, (tf.Tensor, tf.RaggedTensor)):
-        return x
-    if isinstance(x, dict):
-        return {key: to_tf(value) for key, value in x.items()}
-    if isinstance(x, tuple):
-        return tuple(to_tf(value) for value in x)
-    if isinstance(x, str):
-        return tf.convert_to_tensor([x])
-    if isinstance(x, list) and x and hasattr(x[0], "__len__"):
-        rows = [np.asarray(row) for row in x]
-        if rows[0].dtype.kind not in "USO" and len({r.shape for r in rows}) > 1:
-            return tf.ragged.stack([tf.convert_to_tensor(r) for r in rows])
-    if keras.ops.is_tensor(x):
-        x = keras.ops.convert_to_numpy(x)
-    return tf.convert_to_tensor(x)
-
-
-def to_numpy(x):
-    """Converts TensorFlow outputs to NumPy arrays (lists for ragged)."""
-    if isinstance(x, dict):
-        return {key: to_numpy(value) for key, value in x.items()}
-    if isinstance(x, tuple):
-        return tuple(to_numpy(value) for value in x)
-    if isinstance(x, tf.RaggedTensor):
-        return x.to_list()
-    if isinstance(x, tf.Tensor):
-        return x.numpy()
-    return x
+from keras_mm.utils.tf_utils import to_numpy
+from keras_mm.utils.tf_utils import to_tf
 
 
 @keras_mm_export

@@ -1,4 +1,5 @@
 import keras
+import numpy as np
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
@@ -117,6 +118,26 @@ class SpeechPreprocessor(PreprocessingLayer):
         return ids.to_tensor(
             default_value=BLANK_ID, shape=[None, self.max_label_length]
         )
+
+    def detokenize(self, ids):
+        """Character ids `(batch, length)` (blanks, `0`, and negative
+        padding dropped) to strings, with TensorFlow string ops: a tensor of
+        strings in a graph, a list of str when called eagerly."""
+        eager = tf.executing_eagerly()
+        if eager:
+            ids = tf.convert_to_tensor(np.asarray(ids), "int32")
+        with tf.device("cpu"):
+            characters = tf.constant([""] + list(self.vocabulary))
+            keep = ids > BLANK_ID
+            text = tf.strings.reduce_join(
+                tf.ragged.boolean_mask(
+                    tf.gather(characters, tf.maximum(ids, 0)), keep
+                ),
+                axis=1,
+            )
+        if eager:
+            return [t.decode("utf-8") for t in text.numpy().tolist()]
+        return text
 
     def call(self, x, y=None, sample_weight=None):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(

@@ -11,7 +11,7 @@ _CIDER_SIGMA = 6.0
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
-def _short_repr(value, limit=80):
+def short_repr(value, limit=80):
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -25,7 +25,7 @@ def check_predictions(predictions, kind="caption"):
         raise ValueError(
             f"`predictions` must be a list of str, one {kind} per example "
             "(convert an array with `.tolist()`). Received: "
-            f"predictions={_short_repr(predictions)} "
+            f"predictions={short_repr(predictions)} "
             f"of type {type(predictions).__name__}"
         )
     if not predictions:
@@ -35,7 +35,7 @@ def check_predictions(predictions, kind="caption"):
         )
 
 
-def _check_captions(predictions, references):
+def check_captions(predictions, references):
     """Raises unless `predictions` is a non-empty list of str and
     `references` a list of the same length of non-empty lists of str."""
     check_predictions(predictions, "caption")
@@ -43,7 +43,7 @@ def _check_captions(predictions, references):
         raise ValueError(
             "`references` must be a list with one list of str per "
             "prediction. Received: "
-            f"references={_short_repr(references)} "
+            f"references={short_repr(references)} "
             f"of type {type(references).__name__}"
         )
     if len(references) != len(predictions):
@@ -59,7 +59,7 @@ def _check_captions(predictions, references):
             raise ValueError(
                 "Each entry of `references` must be a list of str (wrap a "
                 "single reference as `[caption]`). Received: "
-                f"references[{index}]={_short_repr(refs)}"
+                f"references[{index}]={short_repr(refs)}"
             )
         if not refs:
             raise ValueError(
@@ -124,7 +124,7 @@ def bleu4(predictions, references):
     >>> round(score, 2)
     100.0
     """
-    _check_captions(predictions, references)
+    check_captions(predictions, references)
     try:
         from sacrebleu.metrics import BLEU
     except ImportError:
@@ -219,7 +219,7 @@ def cider_d(predictions, references, return_per_example=False):
     >>> per_example.round(4)
     array([5.3413, 1.6116])
     """
-    _check_captions(predictions, references)
+    check_captions(predictions, references)
     test_counts = [_ngram_counts(caption) for caption in predictions]
     reference_counts = [
         [_ngram_counts(caption) for caption in refs] for refs in references

@@ -2,15 +2,15 @@
 
 import numpy as np
 
-from keras_mm.metrics.caption_metrics import _short_repr
 from keras_mm.metrics.caption_metrics import check_predictions
+from keras_mm.metrics.caption_metrics import short_repr
 
 # A whitespace run of any kind (tabs, newlines, Unicode spaces), the same
 # characters `str.split()` splits on.
 _WHITESPACE = r"\s+"
 
 
-def _check_transcripts(predictions, references):
+def check_transcripts(predictions, references):
     """Raises unless `predictions` is a non-empty list of str and
     `references` a list of the same length of str, each with at least one
     non-whitespace character."""
@@ -19,7 +19,7 @@ def _check_transcripts(predictions, references):
         raise ValueError(
             "`references` must be a list of str, one reference transcript "
             "per prediction. Received: "
-            f"references={_short_repr(references)} "
+            f"references={short_repr(references)} "
             f"of type {type(references).__name__}"
         )
     if len(references) != len(predictions):
@@ -33,12 +33,12 @@ def _check_transcripts(predictions, references):
             raise ValueError(
                 "Each entry of `references` must be a str, the single "
                 "reference transcript of its example. Received: "
-                f"references[{index}]={_short_repr(reference)}"
+                f"references[{index}]={short_repr(reference)}"
             )
     empty = [index for index, text in enumerate(references) if not text.split()]
     if empty:
         shown = ", ".join(
-            f"references[{index}]={_short_repr(references[index])}"
+            f"references[{index}]={short_repr(references[index])}"
             for index in empty[:5]
         )
         more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
@@ -53,7 +53,7 @@ def _check_transcripts(predictions, references):
 
 def _error_rates(name, predictions, references, return_per_example, words):
     """Checks the inputs and runs jiwer at the word or character level."""
-    _check_transcripts(predictions, references)
+    check_transcripts(predictions, references)
     try:
         import jiwer
     except ImportError:

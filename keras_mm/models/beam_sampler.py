@@ -5,6 +5,7 @@ import keras_hub
 from keras import ops
 
 from keras_mm.layers.caption_preprocessor import PAD_TOKEN_ID
+from keras_mm.models.task import top_one
 
 # A log-probability that never wins, but stays finite (no inf - inf = NaN).
 _NEVER = -1e9
@@ -137,3 +138,11 @@ class BeamSampler(keras_hub.samplers.Sampler):
             }
         )
         return config
+
+
+class TopOneSampler(keras_hub.samplers.GreedySampler):
+    """Greedy search through `top_k(k=1)`: the stock argmax of the
+    TensorFlow backend lowers to `BitwiseAnd`, which TFLite lacks."""
+
+    def get_next_token(self, probabilities):
+        return top_one(probabilities)

@@ -1,9 +1,6 @@
 """`keras_mm.models.Captioner`: images or audio to text, cached decoding."""
 
 import copy
-import functools
-import itertools
-import warnings
 
 import keras
 import keras_hub
@@ -11,72 +8,30 @@ import numpy as np
 from keras import ops
 
 from keras_mm.api_export import keras_mm_export
-from keras_mm.data.audio_io import read_waveforms
-from keras_mm.layers.caption_preprocessor import END_TOKEN_ID
-from keras_mm.layers.caption_preprocessor import PAD_TOKEN_ID
-from keras_mm.layers.caption_preprocessor import START_TOKEN_ID
 from keras_mm.layers.caption_preprocessor import CaptionPreprocessor
-from keras_mm.models.beam_sampler import BeamSampler
-from keras_mm.models.pipeline_model import PipelineModel
-from keras_mm.models.pipeline_model import check_inputs
-from keras_mm.optimizers import Adam
+from keras_mm.models.beam_sampler import TopOneSampler
+from keras_mm.models.caption_inputs import check_training_inputs
+from keras_mm.models.caption_inputs import encoder_arrays
+from keras_mm.models.caption_inputs import encoder_modality
+from keras_mm.models.caption_inputs import one_encoder
+from keras_mm.models.caption_inputs import read_inputs
+from keras_mm.models.generation import check_generate_options
+from keras_mm.models.generation import decode_with_cache
+from keras_mm.models.generation import generate_function
+from keras_mm.models.generation import run_in_batches
+from keras_mm.models.generation import seed_sampler
+from keras_mm.models.task import Task
+from keras_mm.models.task import audio_assets
+from keras_mm.models.task import image_spec
+from keras_mm.models.task import spec
+from keras_mm.models.task import waveform_specs
 from keras_mm.utils.inputs import inputs_like
 from keras_mm.utils.validation import check_integers
 from keras_mm.utils.validation import check_rate
 
-SAMPLERS = ("greedy", "top_k", "top_p", "beam")
-# Compiled generation functions kept per model, one per sampler setting.
-_MAX_GENERATE_FUNCTIONS = 8
-
-
-def _check_no_labels(x, y):
-    if y is not None and isinstance(x, dict) and "text" in x:
-        raise ValueError(
-            "A captioner makes its labels from the captions in x['text']; "
-            "pass no `y`. Received: y of type "
-            f"{type(y).__name__}"
-        )
-
-
-def one_encoder(encoder, image_encoder):
-    """`encoder`, or `image_encoder` (its former name); not both."""
-    if image_encoder is not None:
-        if encoder is not None:
-            raise ValueError(
-                "Pass the encoder once: as `encoder` (or `image_encoder`, "
-                "its former name), not both."
-            )
-        encoder = image_encoder
-    return encoder
-
-
-def encoder_modality(encoder):
-    """`"images"` or `"audio"`: what `encoder` takes; or a `ValueError`."""
-    # Imported here: encoders build on `keras_mm.models`.
-    from keras_mm.encoders.encoder import Encoder
-
-    if not isinstance(encoder, Encoder):
-        raise ValueError(
-            "`encoder` must be a keras_mm.encoders.Encoder, from "
-            "`keras_mm.encoders.image(...)` or `keras_mm.encoders.audio(...)`."
-            f" Received: {type(encoder).__name__}"
-        )
-    inputs = encoder.input
-    if isinstance(inputs, dict):
-        if set(inputs) == {"audio", "audio_padding_mask"}:
-            return "audio"
-    elif len(inputs.shape) == 4:
-        return "images"
-    raise ValueError(
-        "A captioner's encoder must take images (batch, height, width, "
-        "channels), as `keras_mm.encoders.image(...)` does, or audio, as "
-        f"`keras_mm.encoders.audio(...)` does. Received an encoder with "
-        f"inputs {inputs}"
-    )
-
 
 @keras_mm_export
-class Captioner(PipelineModel):
+class Captioner(Task):
     """A captioner: an image or audio encoder and a Transformer decoder.
 
     The encoder's tokens (`sequence_output`) are projected to `hidden_dim`,
@@ -316,456 +271,77 @@ class Captioner(PipelineModel):
             x = layer(x, padding_mask=mask, training=training)
         return x, mask
 
-    def compile(
-        self,
-        optimizer="auto",
-        loss="auto",
-        weighted_metrics="auto",
-        **kwargs,
-    ):
-        """Configures training, with defaults for captioning.
+    def default_loss(self):
+        # Averaged over the caption tokens that are not padding.
+        return keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        )
 
-        Args:
-            optimizer: `"auto"` (`keras_mm.optimizers.Adam(1e-3)`) or an
-                optimizer.
-            loss: `"auto"` (sparse categorical cross-entropy from logits,
-                averaged over the caption tokens that are not padding) or a
-                loss.
-            weighted_metrics: `"auto"` (`next_token_accuracy`: the share of
-                caption tokens predicted exactly, padding excluded) or a
-                list of metrics, weighted by the padding mask.
-            **kwargs: passed to `keras.Model.compile`.
-        """
-        if isinstance(optimizer, str) and optimizer == "auto":
-            optimizer = Adam(1e-3)
-        if isinstance(loss, str) and loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(
-                from_logits=True, reduction="mean_with_sample_weight"
-            )
-        if isinstance(weighted_metrics, str) and weighted_metrics == "auto":
-            weighted_metrics = [
+    def default_metrics(self):
+        # The share of caption tokens predicted exactly, padding excluded.
+        return {
+            "weighted_metrics": [
                 keras.metrics.SparseCategoricalAccuracy(
                     name="next_token_accuracy"
                 )
             ]
-        super().compile(
-            optimizer=optimizer,
-            loss=loss,
-            weighted_metrics=weighted_metrics,
-            **kwargs,
-        )
+        }
 
-    # === Input checks ===
-    def _check_images(self, images):
-        """Returns `images` as a NumPy array, or raises a `ValueError` that
-        says what was received."""
-        if isinstance(images, (list, tuple)):
-            try:
-                images = np.stack([np.asarray(image) for image in images])
-            except ValueError:
-                raise ValueError(
-                    "`images` given as a list must all have the same shape. "
-                    "Received shapes: "
-                    f"{sorted({np.shape(image) for image in images})}"
-                ) from None
-        elif keras.ops.is_tensor(images):
-            images = keras.ops.convert_to_numpy(images)
-        images = np.asarray(images)
-        channels = self.encoder.input.shape[-1]
-        if images.dtype.kind not in "uif":
-            raise ValueError(
-                "`images` must hold pixel numbers (uint8 in [0, 255], or "
-                f"floats). Received: an array of dtype {images.dtype}"
-            )
-        if images.ndim != 4 or images.shape[-1] not in (channels, None):
-            hint = (
-                " (one image: pass `images[None]`)" if images.ndim == 3 else ""
-            )
-            raise ValueError(
-                "`images` must have shape (batch, height, width, "
-                f"{channels}){hint}. Received: shape {images.shape}"
-            )
-        return images
-
-    def _too_long(self, waveforms):
-        """Rows of the waveforms longer than the audio encoder takes."""
-        limit = self.preprocessor.input_preprocessor.num_samples
-        return [i for i, clip in enumerate(waveforms) if len(clip) > limit]
-
+    # === Input checks (`keras_mm.models.caption_inputs`) ===
     def _read_inputs(self, inputs, sample_rate=None):
-        """Checked images (an array) or audio (a list of waveforms, files
-        read and resampled), or a `ValueError` that says what was
-        received."""
-        if self.modality == "images":
-            return self._check_images(inputs)
-        rate = self.preprocessor.input_preprocessor.sample_rate
-        return read_waveforms(inputs, rate, sample_rate)
+        return read_inputs(
+            inputs,
+            self.modality,
+            self.encoder.input,
+            self.preprocessor.input_preprocessor,
+            sample_rate,
+        )
 
     def _prepare(self, x, y):
         """Checks raw `{modality, "text"}` before any function is traced;
         returns `x` with audio read into waveforms, and `y`."""
-        _check_no_labels(x, y)
-        if x is None or isinstance(x, keras.utils.PyDataset):
-            return x, y
-        if hasattr(x, "element_spec"):  # A tf.data.Dataset.
-            return x, y
-        modality = self.modality
-        if not isinstance(x, dict):
-            raise ValueError(
-                f"A captioner's inputs must be a dict with keys '{modality}' "
-                f"and 'text' (one caption per input), or a batched "
-                "`tf.data.Dataset` of such dicts. Received: "
-                f"{type(x).__name__}"
-            )
-        if "text" not in x and {"token_ids", "padding_mask"} <= set(x):
-            check_inputs(x, self.input)
-            return x, y
-        if set(x) != {modality, "text"}:
-            raise ValueError(
-                f"A captioner's inputs must be a dict with keys '{modality}' "
-                f"and 'text'. Received keys: {sorted(x)}"
-            )
-        inputs = self._read_inputs(x[modality])
-        text = x["text"]
-        if isinstance(text, (str, bytes)):
-            text = [text]
-        text = list(np.asarray(text, dtype=object).reshape(-1))
-        if not text:
-            raise ValueError(
-                "A captioner needs at least one caption to train or "
-                "evaluate on. Received: an empty list of captions."
-            )
-        bad = [i for i, t in enumerate(text) if not isinstance(t, str)]
-        if bad:
-            raise ValueError(
-                "Captions must be strings. Received non-strings at rows "
-                f"{bad[:5]}: {[text[i] for i in bad[:5]]}"
-            )
-        if len(text) != len(inputs):
-            raise ValueError(
-                f"There must be one caption per input. Received: "
-                f"{len(inputs)} {modality} and {len(text)} captions."
-            )
-        if modality == "audio":
-            too_long = self._too_long(inputs)
-            if too_long:
-                audio = self.preprocessor.input_preprocessor
-                raise ValueError(
-                    f"{len(too_long)} clips are longer than the encoder's "
-                    f"max_duration={audio.max_duration} s (rows "
-                    f"{too_long[:5]}): their transcripts would no longer "
-                    "match the cropped audio. Build the audio encoder with "
-                    "a larger `max_duration`, or drop those clips."
-                )
-        return {modality: inputs, "text": x["text"]}, y
+        return check_training_inputs(
+            x,
+            y,
+            self.modality,
+            self.input,
+            self._read_inputs,
+            self.preprocessor.input_preprocessor,
+        )
 
     # === Generation ===
-    def _initial_cache(self, tokens, token_mask, length):
-        """Runs the `"[START]"` token through the decoder: returns the
-        self-attention caches `(batch, 2, length, heads, head_dim)` and the
-        cross-attention caches (keys and values of the encoder tokens), one
-        5-D tensor per layer."""
-        batch_size = ops.shape(tokens)[0]
-        num_tokens = ops.shape(tokens)[1]
-        head_dim = self.hidden_dim // self.num_heads
-        dtype = self.decoder_layers[0].compute_dtype
-        self_cache = ops.zeros(
-            (batch_size, 2, length, self.num_heads, head_dim), dtype
-        )
-        cross_cache = ops.zeros(
-            (batch_size, 2, num_tokens, self.num_heads, head_dim), dtype
-        )
-        start = ops.full((batch_size, 1), START_TOKEN_ID, "int32")
-        x = self.token_embedding(start, start_index=0)
-        self_caches, cross_caches = [], []
-        for layer in self.decoder_layers:
-            x, layer_self_cache, layer_cross_cache = layer(
-                x,
-                tokens,
-                encoder_padding_mask=token_mask,
-                self_attention_cache=self_cache,
-                self_attention_cache_update_index=0,
-                cross_attention_cache=cross_cache,
-                cross_attention_cache_update_index=0,
-                training=False,
-            )
-            self_caches.append(layer_self_cache)
-            cross_caches.append(layer_cross_cache)
-        return tuple(self_caches), tuple(cross_caches)
-
-    def _decode_step(self, token_ids, index, tokens, token_mask, caches, cross):
-        """One token per row `(batch, 1)` at position `index` -> logits
-        `(batch, 1, vocabulary_size)`, hidden states and updated caches."""
-        x = self.token_embedding(token_ids, start_index=index)
-        new_caches = []
-        for layer, cache, cross_cache in zip(
-            self.decoder_layers, caches, cross
-        ):
-            x, cache, _ = layer(
-                x,
-                tokens,
-                encoder_padding_mask=token_mask,
-                self_attention_cache=cache,
-                self_attention_cache_update_index=index,
-                cross_attention_cache=cross_cache,
-                cross_attention_cache_update_index=None,
-                training=False,
-            )
-            new_caches.append(cache)
-        return self.logits_dense(x), x, tuple(new_caches)
-
-    def _generate_step(self, inputs, sampler, max_length, num_beams=1):
+    def generate_step(self, inputs, sampler, max_length, num_beams=1):
         """Encoder inputs -> token ids `(batch, max_length + 1)`,
-        `"[START]"` first."""
+        `"[START]"` first: the encoder runs once, then the decoder one
+        token at a time with its key/value cache
+        (`keras_mm.models.generation.decode_with_cache`)."""
         tokens, token_mask = self.encode(inputs, training=False)
-        batch_size = ops.shape(tokens)[0]
-        length = max_length + 1
-        caches, cross = self._initial_cache(tokens, token_mask, length)
-        if num_beams > 1:
-            # The beams of an input share its tokens and their keys/values.
-            tokens = ops.repeat(tokens, num_beams, axis=0)
-            if token_mask is not None:
-                token_mask = ops.repeat(token_mask, num_beams, axis=0)
-            cross = tuple(ops.repeat(c, num_beams, axis=0) for c in cross)
-        prompt = ops.concatenate(
-            [
-                ops.full((batch_size, 1), START_TOKEN_ID, "int32"),
-                ops.full((batch_size, max_length), PAD_TOKEN_ID, "int32"),
-            ],
-            axis=1,
+        return decode_with_cache(
+            self, tokens, token_mask, sampler, max_length, num_beams
         )
-        mask = ops.arange(length)[None, :] < 1
-        mask = ops.broadcast_to(mask, (batch_size, length))
-
-        def next(prompt, cache, index):
-            rows = ops.shape(prompt)[0]
-            token_ids = ops.slice(prompt, [0, index - 1], [rows, 1])
-            logits, hidden, cache = self._decode_step(
-                token_ids, index - 1, tokens, token_mask, cache, cross
-            )
-            return logits[:, 0, :], hidden[:, 0, :], cache
-
-        return sampler(
-            next,
-            prompt,
-            cache=caches,
-            index=1,
-            mask=mask,
-            stop_token_ids=(END_TOKEN_ID,),
-            model=self,
-        )
-
-    def _make_generate_function(self, sampler, max_length, num_beams):
-        """Compiles `_generate_step` for this backend (KerasHub's
-        `CausalLM.make_generate_function`)."""
-        step = functools.partial(
-            self._generate_step,
-            sampler=sampler,
-            max_length=max_length,
-            num_beams=num_beams,
-        )
-        backend = keras.config.backend()
-        if self.run_eagerly:
-            return step
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            return tf.function(step, jit_compile=True)
-        if backend == "jax":
-            import jax
-
-            @jax.jit
-            def compiled(inputs, state):
-                sampler_values, trainable, non_trainable = state
-                mapping = itertools.chain(
-                    zip(sampler.variables, sampler_values),
-                    zip(self.trainable_variables, trainable),
-                    zip(self.non_trainable_variables, non_trainable),
-                )
-                with keras.StatelessScope(state_mapping=mapping) as scope:
-                    outputs = step(inputs)
-                sampler_values = []
-                for variable in sampler.variables:
-                    value = scope.get_current_value(variable)
-                    sampler_values.append(
-                        variable.value if value is None else value
-                    )
-                return outputs, sampler_values
-
-            def run(inputs):
-                state = (
-                    [v.value for v in sampler.variables],
-                    [v.value for v in self.trainable_variables],
-                    [v.value for v in self.non_trainable_variables],
-                )
-                outputs, sampler_values = compiled(inputs, state)
-                # Only the sampler's seeds change during generation.
-                for variable, value in zip(sampler.variables, sampler_values):
-                    variable.assign(value)
-                return outputs
-
-            return run
-        if backend == "torch":
-            import torch
-
-            def run_without_grad(inputs):
-                with torch.no_grad():
-                    return step(inputs)
-
-            return run_without_grad
-        return step
-
-    def _generate_function(self, options, max_length):
-        """Returns `(function, sampler)`, made once per setting."""
-        key = (options, max_length, bool(self.run_eagerly))
-        if key not in self._generate_functions:
-            name, values = options[0], dict(options[1:])
-            temperature = values["temperature"]
-            num_beams = 1
-            if name == "greedy":
-                sampler = keras_hub.samplers.GreedySampler()
-            elif name == "top_k":
-                sampler = keras_hub.samplers.TopKSampler(
-                    k=values["k"], temperature=temperature
-                )
-            elif name == "top_p":
-                sampler = keras_hub.samplers.TopPSampler(
-                    p=values["p"], temperature=temperature
-                )
-            else:
-                num_beams = values["num_beams"]
-                sampler = BeamSampler(
-                    num_beams,
-                    length_penalty=values["length_penalty"],
-                    temperature=temperature,
-                )
-            function = self._make_generate_function(
-                sampler, max_length, num_beams
-            )
-            if len(self._generate_functions) >= _MAX_GENERATE_FUNCTIONS:
-                # Forget the oldest setting (dicts keep insertion order).
-                del self._generate_functions[
-                    next(iter(self._generate_functions))
-                ]
-            self._generate_functions[key] = (function, sampler)
-        return self._generate_functions[key]
-
-    def _check_generate_options(
-        self,
-        sampler="greedy",
-        max_length=None,
-        num_beams=4,
-        length_penalty=1.0,
-        k=5,
-        p=0.9,
-        temperature=1.0,
-        seed=None,
-        batch_size=32,
-    ):
-        """Validates `generate`'s arguments; returns the sampler options as
-        a hashable tuple, and `max_length`."""
-        if sampler not in SAMPLERS:
-            raise ValueError(
-                f"`sampler` must be one of {list(SAMPLERS)}. Received: "
-                f"sampler={sampler!r}"
-            )
-        if max_length is None:
-            max_length = self.sequence_length
-        check_integers(max_length=max_length, batch_size=batch_size)
-        if max_length > self.sequence_length:
-            raise ValueError(
-                "`max_length` must be at most the model's `sequence_length` "
-                f"({self.sequence_length}). Received: max_length={max_length}"
-            )
-        if seed is not None:
-            check_integers(minimum=0, seed=seed)
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, (int, float))
-            or temperature <= 0
-        ):
-            raise ValueError(
-                "`temperature` must be a number > 0. Received: "
-                f"temperature={temperature!r}"
-            )
-        options = [sampler, ("temperature", float(temperature))]
-        if sampler == "top_k":
-            check_integers(k=k)
-            options.append(("k", k))
-        elif sampler == "top_p":
-            if isinstance(p, bool) or not isinstance(p, (int, float)):
-                p = -1
-            if not 0 < p <= 1:
-                raise ValueError(f"`p` must be in (0, 1]. Received: p={p!r}")
-            options.append(("p", float(p)))
-        elif sampler == "beam":
-            check_integers(num_beams=num_beams)
-            if isinstance(length_penalty, bool) or not isinstance(
-                length_penalty, (int, float)
-            ):
-                raise ValueError(
-                    "`length_penalty` must be a number. Received: "
-                    f"length_penalty={length_penalty!r}"
-                )
-            options.append(("num_beams", num_beams))
-            options.append(("length_penalty", float(length_penalty)))
-        return tuple(options), max_length
 
     def _encoder_arrays(self, inputs):
-        """Checked images, or waveforms cropped or padded with their mask
-        (`{"audio", "audio_padding_mask"}`), as NumPy arrays."""
-        if self.modality == "images":
-            return inputs
-        too_long = self._too_long(inputs)
-        if too_long:
-            warnings.warn(
-                f"{len(too_long)} clips are longer than the encoder's "
-                f"max_duration (rows {too_long[:5]}); only their first "
-                "max_duration seconds are captioned.",
-                stacklevel=4,
-            )
-        return self.preprocessor.input_preprocessor(inputs)
+        return encoder_arrays(inputs, self.preprocessor.input_preprocessor)
 
-    def _generate_ids(
+    def generate_token_ids(
         self, inputs, batch_size=32, seed=None, sample_rate=None, **options
     ):
-        """Images or audio -> generated token ids `(n, max_length + 1)`
-        (NumPy), `"[START]"` first, anything after the first `"[END]"`
-        included."""
+        """Generates as `generate` does (same arguments) and returns token
+        ids instead of strings: a NumPy int32 array `(n, max_length + 1)`,
+        `"[START]"` first, anything after the first `"[END]"` included.
+        `keras_mm.visualize.caption_attention` reads them back."""
         inputs = self._read_inputs(inputs, sample_rate)
-        options, max_length = self._check_generate_options(
-            batch_size=batch_size, seed=seed, **options
+        options, max_length = check_generate_options(
+            self.sequence_length, batch_size=batch_size, seed=seed, **options
         )
         if not len(inputs):
             return np.zeros((0, max_length + 1), "int32")
         inputs = self._encoder_arrays(inputs)
-        function, sampler = self._generate_function(options, max_length)
-        if seed is not None:
-            for variable in sampler.variables:
-                variable.assign(
-                    np.array(
-                        [seed, 0],
-                        keras.backend.standardize_dtype(variable.dtype),
-                    )
-                )
-        # Every batch has the same size (the last one is padded with copies
-        # of its last row), so one compiled function serves them all.
-        rows = len(keras.tree.flatten(inputs)[0])
-        size = min(batch_size, rows)
-        outputs = []
-        for start in range(0, rows, size):
-            stop = min(start + size, rows)
-
-            def batch(x, start=start, stop=stop):
-                x = x[start:stop]
-                if stop - start < size:
-                    filler = np.repeat(x[-1:], size - (stop - start), axis=0)
-                    x = np.concatenate([x, filler])
-                return ops.convert_to_tensor(x)
-
-            token_ids = function(keras.tree.map_structure(batch, inputs))
-            outputs.append(ops.convert_to_numpy(token_ids)[: stop - start])
-        return np.concatenate(outputs).astype("int32")
+        function, sampler = generate_function(
+            self, self._generate_functions, options, max_length
+        )
+        seed_sampler(sampler, seed)
+        return run_in_batches(function, inputs, batch_size)
 
     def generate(
         self,
@@ -811,8 +387,10 @@ class Captioner(PipelineModel):
                 waveforms, an array `(batch, samples)` or a list of audio
                 file paths; clips longer than the encoder's `max_duration`
                 are cropped to it, with a warning.
-            sampler: str. `"greedy"`, `"top_k"`, `"top_p"` or `"beam"`.
-                Defaults to `"greedy"`.
+            sampler: str. `"greedy"`, `"top_k"`, `"top_p"` or `"beam"`,
+                or a `keras_hub.samplers.Sampler` instance (whose own
+                options then apply; `num_beams`, `k`, `p`, `temperature`
+                and `length_penalty` are ignored). Defaults to `"greedy"`.
             max_length: int or `None`. Most tokens to generate, `"[END]"`
                 included; at most `sequence_length`, the default.
             num_beams: int. Beams of `"beam"`. Defaults to `4`.
@@ -841,7 +419,7 @@ class Captioner(PipelineModel):
         """
         if sample_rate is not None:
             check_integers(sample_rate=sample_rate)
-        token_ids = self._generate_ids(
+        token_ids = self.generate_token_ids(
             inputs,
             batch_size=batch_size,
             seed=seed,
@@ -858,6 +436,63 @@ class Captioner(PipelineModel):
             return []
         return self.preprocessor.detokenize(token_ids)
 
+    # === Serving ===
+    def _serving_specs(self):
+        if self.modality == "images":
+            shape = self.encoder.input.shape
+            return {"images": image_spec("images", shape, self.encoder)}
+        return {"audio": spec((None, None), "float32", "audio")}
+
+    def serving_signatures(self, raw_inputs=True):
+        """`serving_default`: uint8 pixels (or float32 waveforms) to
+        `captions`, generated greedily in the graph."""
+        sampler = keras_hub.samplers.GreedySampler()
+        audio = self.preprocessor.input_preprocessor
+
+        def serve(inputs):
+            x = inputs[self.modality]
+            if audio is not None:
+                x = audio(x)
+            token_ids = self.generate_step(x, sampler, self.sequence_length)
+            return {"captions": self.preprocessor.detokenize(token_ids)}
+
+        return {"serving_default": (serve, self._serving_specs())}
+
+    def litert_signature(self):
+        """Pixels (or waveforms padded with their mask) to `token_ids`,
+        generated greedily inside the file with the key/value cache."""
+        sampler = TopOneSampler()
+        if self.modality == "images":
+            specs = self._serving_specs()
+            inputs = {
+                "images": {
+                    "type": "images",
+                    "shape": list(specs["images"].shape[1:]),
+                }
+            }
+        else:
+            layer = self.preprocessor.input_preprocessor
+            specs = waveform_specs("audio", layer)
+            inputs = {"audio": audio_assets(layer)}
+        assets = {
+            "kind": "captioner",
+            "inputs": inputs,
+            "vocabulary": list(self.vocabulary),
+        }
+
+        def serve(x):
+            x = x["images"] if self.modality == "images" else x
+            token_ids = self.generate_step(x, sampler, self.sequence_length)
+            return {"token_ids": ops.cast(token_ids, "int32")}
+
+        return assets, specs, serve
+
+    def serving_request(self, inputs):
+        return {self.modality: inputs}
+
+    def reference_outputs(self, inputs):
+        return {"captions": self.generate(inputs)}
+
     # === Config ===
     def get_config(self):
         return {
@@ -873,6 +508,7 @@ class Captioner(PipelineModel):
             "dropout": self.dropout,
             "num_encoder_layers": self.num_encoder_layers,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            **self.task_config(),
         }
 
     @classmethod

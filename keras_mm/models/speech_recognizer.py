@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.data.audio_io import read_waveforms
+from keras_mm.encoders.encoder import Encoder
 from keras_mm.layers.audio_features import AudioFeatures
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
@@ -17,12 +18,16 @@ from keras_mm.layers.spectrogram_cnn import SpectrogramCNN
 from keras_mm.layers.speech_preprocessor import BLANK_ID
 from keras_mm.layers.speech_preprocessor import SpeechPreprocessor
 from keras_mm.layers.speech_preprocessor import check_character_vocabulary
-from keras_mm.models.pipeline_model import PipelineModel
+from keras_mm.models.task import Task
+from keras_mm.models.task import audio_assets
+from keras_mm.models.task import spec
+from keras_mm.models.task import top_one
+from keras_mm.models.task import waveform_specs
 from keras_mm.utils.inputs import inputs_like
 from keras_mm.utils.validation import check_integers
 from keras_mm.utils.validation import check_rate
 
-DECODERS = ("greedy", "beam")
+SAMPLERS = ("greedy", "beam")
 # Subsampling of the convolutional front end: 2 stride-2 blocks.
 _CONV_LAYERS = 2
 
@@ -87,7 +92,7 @@ class CTCLoss(keras.losses.Loss):
 
 
 @keras_mm_export
-class SpeechRecognizer(PipelineModel):
+class SpeechRecognizer(Task):
     """Speech to text: log-mel frames, a CNN, BiGRUs and a CTC head.
 
     Waveforms become log-mel frames in the graph (25 ms every 10 ms,
@@ -313,9 +318,6 @@ class SpeechRecognizer(PipelineModel):
         ...     "pooled_output"].shape
         (1, 16)
         """
-        # Here, not at the top: `keras_mm.encoders` imports the models.
-        from keras_mm.encoders.encoder import Encoder
-
         name = name or f"{self.name}_audio_encoder"
         inputs = inputs_like(self.input)
         sequence, mask = self._encode(inputs)
@@ -337,6 +339,9 @@ class SpeechRecognizer(PipelineModel):
             name=f"{name}_preprocessor",
         )
         return Encoder(network, preprocessor=preprocessor, name=name)
+
+    def default_loss(self):
+        return CTCLoss()
 
     # === Inputs ===
     def _read_audio(self, audio, sample_rate=None):
@@ -417,8 +422,8 @@ class SpeechRecognizer(PipelineModel):
     def transcribe(
         self,
         audio,
-        decoder="greedy",
-        beam_width=8,
+        sampler="greedy",
+        num_beams=8,
         sample_rate=None,
         batch_size=32,
     ):
@@ -427,10 +432,10 @@ class SpeechRecognizer(PipelineModel):
         Args:
             audio: a list of 1-D float waveforms, an array `(batch,
                 samples)`, or a list of audio file paths.
-            decoder: `"greedy"` (the best class per step, repeats merged,
-                blanks dropped) or `"beam"` (CTC prefix beam search).
-                Defaults to `"greedy"`.
-            beam_width: int. Beams of `"beam"`. Defaults to `8`.
+            sampler: `"greedy"` (the best class per step, repeats merged,
+                blanks dropped) or `"beam"` (CTC prefix beam search), the
+                words of `Captioner.generate`. Defaults to `"greedy"`.
+            num_beams: int. Beams of `"beam"`. Defaults to `8`.
             sample_rate: int or `None`. The rate of `audio` when it is not
                 the model's: waveforms are resampled to the model's rate.
                 File paths are always resampled. Defaults to `None`, the
@@ -441,12 +446,12 @@ class SpeechRecognizer(PipelineModel):
             A list of str, one per clip. Clips longer than `max_duration`
             are cropped to it, with a warning.
         """
-        if decoder not in DECODERS:
+        if sampler not in SAMPLERS:
             raise ValueError(
-                f"`decoder` must be one of {list(DECODERS)}. Received: "
-                f"decoder={decoder!r}"
+                f"`sampler` must be one of {list(SAMPLERS)}. Received: "
+                f"sampler={sampler!r}"
             )
-        check_integers(beam_width=beam_width, batch_size=batch_size)
+        check_integers(num_beams=num_beams, batch_size=batch_size)
         if sample_rate is not None:
             check_integers(sample_rate=sample_rate)
         waveforms = self._read_audio(audio, sample_rate)
@@ -461,26 +466,60 @@ class SpeechRecognizer(PipelineModel):
                 stacklevel=2,
             )
         logits = super().predict(waveforms, batch_size=batch_size, verbose=0)
-        return self.decode(logits, decoder=decoder, beam_width=beam_width)
+        return self.decode(logits, sampler=sampler, num_beams=num_beams)
 
-    def decode(self, logits, decoder="greedy", beam_width=8):
-        """CTC logits `(batch, steps, classes)` -> a list of str."""
-        logits = ops.convert_to_tensor(logits, "float32")
+    def decode(self, logits, sampler="greedy", num_beams=8):
+        """CTC logits `(batch, steps, classes)` -> a list of str (a tensor
+        of strings inside a TensorFlow graph, as in a served model)."""
+        logits = ops.cast(ops.convert_to_tensor(logits), "float32")
         lengths = ops.full((ops.shape(logits)[0],), ops.shape(logits)[1])
         decoded, _ = ops.ctc_decode(
             logits,
             ops.cast(lengths, "int32"),
-            strategy="greedy" if decoder == "greedy" else "beam_search",
-            beam_width=beam_width,
+            strategy="greedy" if sampler == "greedy" else "beam_search",
+            beam_width=num_beams,
             top_paths=1,
             mask_index=BLANK_ID,
         )
-        ids = ops.convert_to_numpy(decoded)[0]
-        vocabulary = self.vocabulary
-        return [
-            "".join(vocabulary[i - 1] for i in row if i > BLANK_ID)
-            for row in ids.tolist()
-        ]
+        return self.preprocessor.detokenize(decoded[0])
+
+    # === Serving ===
+    def serving_signatures(self, raw_inputs=True):
+        """`serving_default`: float32 waveforms `(batch, samples)` to
+        greedy `transcripts`."""
+
+        def serve(inputs):
+            logits = self(self.preprocessor(inputs["audio"]), training=False)
+            return {"transcripts": self.decode(logits)}
+
+        return {
+            "serving_default": (
+                serve,
+                {"audio": spec((None, None), "float32", "audio")},
+            )
+        }
+
+    def litert_signature(self):
+        """Waveforms padded to `max_duration` with their padding mask, to
+        the best class of each frame (`frame_ids`), which `LiteRTModel`
+        turns into transcripts."""
+        layer = self.preprocessor.audio_preprocessor
+        assets = {
+            "kind": "speech_recognizer",
+            "inputs": {"audio": audio_assets(layer)},
+            "vocabulary": list(self.vocabulary),
+        }
+
+        def serve(x):
+            return {"frame_ids": top_one(self(x, training=False))}
+
+        return assets, waveform_specs("audio", layer), serve
+
+    def serving_request(self, inputs):
+        return {"audio": inputs}
+
+    def reference_outputs(self, inputs):
+        return {"transcripts": self.transcribe(inputs)}
 
     # === Config ===
     def get_config(self):
@@ -498,6 +537,7 @@ class SpeechRecognizer(PipelineModel):
             "spec_augment": self.use_spec_augment,
             "normalize_features": self.normalize_features,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            **self.task_config(),
         }
 
     @classmethod

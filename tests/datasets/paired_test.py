@@ -19,8 +19,8 @@ from keras_mm.datasets.paired import spoken_commands
 from keras_mm.datasets.paired import spoken_scenes
 from keras_mm.datasets.scenes import HELD_OUT
 from keras_mm.datasets.spoken import _GRAMMAR
-from keras_mm.datasets.spoken import _SLOTS
 from keras_mm.datasets.spoken import INTENTS
+from keras_mm.datasets.spoken import SLOTS
 from keras_mm.datasets.spoken import VOICES
 from keras_mm.datasets.spoken import speak
 from tests.test_case import TestCase
@@ -105,7 +105,7 @@ def _command_patterns():
                 values = ("circles", "squares", "triangles", "crosses")
                 regex += f"(?P<shape>{'|'.join(values)})"
             elif field:
-                values = "|".join(re.escape(v) for v in _SLOTS[field])
+                values = "|".join(re.escape(v) for v in SLOTS[field])
                 regex += f"(?P<{field}>{values})"
         patterns.append((template, re.compile(regex)))
     return patterns
@@ -142,6 +142,7 @@ def assert_uninformative(test, texts, labels, features, max_z=4.0):
     return z.max()
 
 
+@pytest.mark.backend_independent
 class SpokenScenesTest(TestCase):
     @classmethod
     def tearDownClass(cls):
@@ -319,6 +320,8 @@ class SpokenScenesTest(TestCase):
                 with self.assertRaisesRegex(ValueError, received):
                     spoken_commands(**kwargs)
 
+
+class SpokenScenesModelTest(TestCase):
     @pytest.mark.slow
     def test_fusion_classifier_trains(self):
         data = scene_data()
@@ -352,6 +355,7 @@ class SpokenScenesTest(TestCase):
         self.assertEqual(probabilities.shape, (8, 2))
 
 
+@pytest.mark.backend_independent
 class SpokenCommandsTest(TestCase):
     def test_mismatch_differs_in_exactly_one_slot(self):
         changed = collections.Counter()
@@ -406,6 +410,7 @@ class SpokenCommandsTest(TestCase):
         assert_same(self, first, again)
 
 
+@pytest.mark.backend_independent
 class SpeakTest(TestCase):
     def test_voices_of_the_split(self):
         texts = ["move the red circle up", "hello"] * 5

@@ -3,6 +3,7 @@ import functools
 import time
 
 import numpy as np
+import pytest
 
 import keras_mm
 from keras_mm.datasets import scenes
@@ -13,6 +14,8 @@ from keras_mm.datasets.scenes import SHAPES
 from keras_mm.datasets.scenes import TEMPLATES
 from keras_mm.datasets.scenes import WORDS
 from tests.test_case import TestCase
+
+pytestmark = pytest.mark.backend_independent
 
 _RGB = {
     "red": (220, 40, 40),

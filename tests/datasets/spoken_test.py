@@ -20,9 +20,12 @@ from keras_mm.datasets.spoken import WORDS
 from keras_mm.datasets.spoken import spoken
 from tests.test_case import TestCase
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("espeak-ng") is None, reason="needs the espeak-ng program"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("espeak-ng") is None, reason="needs the espeak-ng program"
+    ),
+    pytest.mark.backend_independent,
+]
 
 # The module itself, also when `keras_mm.datasets.spoken` names the function.
 spoken_module = importlib.import_module("keras_mm.datasets.spoken")

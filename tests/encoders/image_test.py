@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import keras_mm
-from keras_mm.models.pipeline_model import PipelineModel
+from keras_mm.base.pipeline_model import PipelineModel
 from tests.test_case import TestCase
 
 SHAPE = (32, 32, 3)

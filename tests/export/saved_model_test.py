@@ -217,7 +217,9 @@ class SavedModelTest(TestCase):
         outputs = keras.layers.Dense(2, activation="softmax")(
             keras.layers.GlobalAveragePooling2D()(images)
         )
-        model = keras_mm.models.PipelineModel({"images": images}, outputs)
+        model = keras_mm.models.MultimodalClassifier(
+            {"images": images}, outputs, num_classes=2
+        )
         path = keras_mm.export.saved_model(
             model, os.path.join(self.get_temp_dir(), "plain")
         )

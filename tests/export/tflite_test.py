@@ -154,7 +154,9 @@ class TFLiteTest(TestCase):
         outputs = keras.layers.Dense(2)(
             keras.layers.GlobalAveragePooling2D()(images)
         )
-        model = keras_mm.models.PipelineModel({"images": images}, outputs)
+        model = keras_mm.models.MultimodalClassifier(
+            {"images": images}, outputs, num_classes=2
+        )
         tmp = self.get_temp_dir()
         with self.assertRaisesRegex(ValueError, "fixed `image_shape`"):
             keras_mm.export.tflite(model, os.path.join(tmp, "m.tflite"))

@@ -9,6 +9,8 @@ from keras_mm.metrics import bleu4
 from keras_mm.metrics import cider_d
 from tests.test_case import TestCase
 
+pytestmark = pytest.mark.backend_independent
+
 try:
     import sacrebleu
 except ImportError:  # an optional dependency: keras-mm[metrics]

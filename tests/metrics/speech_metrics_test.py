@@ -8,6 +8,8 @@ from keras_mm.metrics.speech_metrics import cer
 from keras_mm.metrics.speech_metrics import wer
 from tests.test_case import TestCase
 
+pytestmark = pytest.mark.backend_independent
+
 try:
     import jiwer
 except ImportError:  # an optional dependency: keras-mm[metrics]

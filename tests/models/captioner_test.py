@@ -164,13 +164,13 @@ class CaptionerTest(TestCase):
         model = tiny_captioner()
         # The step runs in Python only while a function is traced.
         traces = []
-        step = model._generate_step
+        step = model.generate_step
 
         def counted_step(*args, **kwargs):
             traces.append(kwargs["max_length"])
             return step(*args, **kwargs)
 
-        object.__setattr__(model, "_generate_step", counted_step)
+        object.__setattr__(model, "generate_step", counted_step)
         images = random_images(3)
         model.generate(images, max_length=3)
         model.generate(images[::-1], max_length=3)
@@ -185,16 +185,16 @@ class CaptionerTest(TestCase):
             sequence_length=8, num_layers=2, num_encoder_layers=1
         )
         images = random_images(3)
-        cached = model._generate_ids(images, sampler="greedy")
+        cached = model.generate_token_ids(images, sampler="greedy")
         uncached = uncached_greedy(model, images, max_length=8)
         self.assertEqual(cut_at_end(cached), cut_at_end(uncached))
 
     def test_beam_with_one_beam_is_greedy(self):
         model = tiny_captioner(sequence_length=8, num_layers=2)
         images = random_images(4)
-        greedy = model._generate_ids(images, sampler="greedy")
+        greedy = model.generate_token_ids(images, sampler="greedy")
         for length_penalty in (0.0, 2.0):
-            beam = model._generate_ids(
+            beam = model.generate_token_ids(
                 images,
                 sampler="beam",
                 num_beams=1,
@@ -210,7 +210,7 @@ class CaptionerTest(TestCase):
         images = random_images(2)
         num_beams = len(model.vocabulary)
         for length_penalty in (0.0, 1.0, 4.0, -2.0):
-            beam = model._generate_ids(
+            beam = model.generate_token_ids(
                 images,
                 sampler="beam",
                 num_beams=num_beams,

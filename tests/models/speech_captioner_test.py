@@ -109,14 +109,14 @@ class SpeechCaptionerTest(TestCase):
         model = tiny_speech_captioner(
             sequence_length=7, num_layers=2, num_encoder_layers=1
         )
-        cached = model._generate_ids(tones(), sampler="greedy")
+        cached = model.generate_token_ids(tones(), sampler="greedy")
         uncached = uncached_greedy(model, tones(), max_length=7)
         self.assertEqual(cut_at_end(cached), cut_at_end(uncached))
 
     def test_beam_with_one_beam_is_greedy(self):
         model = tiny_speech_captioner(sequence_length=7, num_encoder_layers=1)
-        greedy = model._generate_ids(tones(), sampler="greedy")
-        beam = model._generate_ids(tones(), sampler="beam", num_beams=1)
+        greedy = model.generate_token_ids(tones(), sampler="greedy")
+        beam = model.generate_token_ids(tones(), sampler="beam", num_beams=1)
         self.assertEqual(cut_at_end(beam), cut_at_end(greedy))
         self.assertLen(model.generate(tones(), sampler="beam", num_beams=3), 4)
 

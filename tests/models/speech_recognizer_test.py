@@ -116,9 +116,9 @@ class SpeechRecognizerTest(TestCase):
         self.assertLess(keras_mm.metrics.cer(greedy, texts), 0.1)
         # Beam search of width 1 agrees with greedy on a trained model.
         self.assertEqual(
-            model.transcribe(audio, decoder="beam", beam_width=1), greedy
+            model.transcribe(audio, sampler="beam", num_beams=1), greedy
         )
-        beam = model.transcribe(audio, decoder="beam", beam_width=4)
+        beam = model.transcribe(audio, sampler="beam", num_beams=4)
         self.assertLess(keras_mm.metrics.cer(beam, texts), 0.1)
         # Unseen clips of the same tones.
         test_audio, test_texts = tone_data(8, seed=1)
@@ -255,8 +255,8 @@ class SpeechRecognizerTest(TestCase):
             model.transcribe([np.zeros(100, "int64")])
         with pytest.raises(ValueError, match="must be strings"):
             model.fit(audio, ["a", None, "b"], verbose=0)
-        with pytest.raises(ValueError, match="`decoder` must be one of"):
-            model.transcribe(audio, decoder="viterbi")
+        with pytest.raises(ValueError, match="`sampler` must be one of"):
+            model.transcribe(audio, sampler="viterbi")
         with pytest.warns(UserWarning, match="longer than max_duration"):
             model.transcribe([np.zeros(9000, "float32")])
         with pytest.raises(ValueError, match="hidden_dim=15"):

@@ -2,10 +2,10 @@ import keras
 import numpy as np
 import pytest
 
+from keras_mm.base.pipeline_model import PipelineModel
+from keras_mm.base.pipeline_model import check_inputs
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
 from keras_mm.layers.word_tokenizer import WordTokenizer
-from keras_mm.models.pipeline_model import PipelineModel
-from keras_mm.models.pipeline_model import check_inputs
 from tests.test_case import TestCase
 
 VOCAB = ["[PAD]", "[UNK]", "[START]", "[END]", "red", "blue"]

@@ -1,86 +1,15 @@
-"""Plots: training curves and attention maps, as matplotlib figures."""
+"""Attention maps: where fused words look in the image, and where each
+generated word of a caption looked."""
 
 import contextlib
-import textwrap
 
 import keras
 import numpy as np
 
-
-def _pyplot():
-    try:
-        from matplotlib import pyplot
-    except ImportError as error:
-        raise ImportError(
-            "Plots need matplotlib: `pip install matplotlib` (or "
-            "`pip install keras-mm[plots]`)."
-        ) from error
-    return pyplot
-
-
-def training_curves(history, path=None):
-    """Plots each metric of a `fit` history against epochs, with its
-    validation curve when there is one. Missing (NaN) values are skipped.
-
-    Args:
-        history: the `keras.callbacks.History` that `fit` returns, or its
-            `.history` dict.
-        path: str or `None`. Where to save the figure as PNG.
-
-    Returns:
-        A `matplotlib.figure.Figure`, one panel per metric.
-
-    Examples:
-    >>> history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
-    ...            "accuracy": [0.5, 0.8], "val_bleu4": [float("nan"), 20.0]}
-    >>> figure = keras_mm.visualize.training_curves(history)
-    >>> [axis.get_title() for axis in figure.axes]
-    ['loss', 'accuracy', 'bleu4']
-    """
-    values = getattr(history, "history", history)
-    if not isinstance(values, dict) or not values:
-        raise ValueError(
-            "`history` must be the History that `fit` returns, or a dict of "
-            f"metric name to per-epoch values. Received: {history!r}"
-        )
-    # One panel per metric; a metric logged only on validation data (such
-    # as `CaptionMetrics`' `val_bleu4`) gets its own panel too. NaN values
-    # (epochs a metric was not computed) are left as gaps.
-    names = []
-    for name in values:
-        base = name[4:] if name.startswith("val_") else name
-        if base not in names:
-            names.append(base)
-    pyplot = _pyplot()
-    figure, axes = pyplot.subplots(
-        1, len(names), figsize=(4 * len(names), 3), squeeze=False
-    )
-    for axis, name in zip(axes[0], names):
-        for key, label, color in (
-            (name, "train", "C0"),
-            (f"val_{name}", "validation", "C1"),
-        ):
-            if key in values:
-                series = np.asarray(values[key], "float64")
-                epochs = np.arange(1, len(series) + 1)
-                kept = np.isfinite(series)
-                axis.plot(
-                    epochs[kept],
-                    series[kept],
-                    marker="o",
-                    label=label,
-                    color=color,
-                )
-        axis.xaxis.get_major_locator().set_params(integer=True)
-        axis.set_title(name)
-        axis.set_xlabel("epoch")
-        axis.legend()
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    if path is not None:
-        figure.savefig(path, dpi=100)
-    pyplot.close(figure)
-    return figure
+from keras_mm.base.pipeline_model import PipelineModel
+from keras_mm.layers.caption_preprocessor import END_TOKEN_ID
+from keras_mm.layers.caption_preprocessor import PAD_TOKEN_ID
+from keras_mm.visualize.plotting import load_pyplot
 
 
 def _fusion_with_scores(model):
@@ -111,8 +40,6 @@ def attention_scores(model, x, batch_size=None):
         arrays `(batch, num_heads, query_tokens, key_tokens)`, from the last
         fusion block, averaged over nothing.
     """
-    from keras_mm.models.pipeline_model import PipelineModel
-
     fusion = _fusion_with_scores(model)
     node = fusion._inbound_nodes[0]
     if not node.arguments.kwargs.get("return_attention_scores"):
@@ -214,7 +141,7 @@ def attention_map(
         heads = np.asarray(scores[name][0])[:, 0]
         maps = [weights[0], *heads[:max_words]]
         titles = ["all heads"] + [f"head {h + 1}" for h in range(len(maps) - 1)]
-        return _draw_attention(image, maps, titles, side, path)
+        return draw_attention(image, maps, titles, side, path)
     words = _words(model, query, one[query][0])
     if words is None:
         words = [f"token {i}" for i in range(weights.shape[0])]
@@ -224,12 +151,12 @@ def attention_map(
     for i, word in enumerate(words[:max_words]):
         maps.append(weights[i])
         titles.append(word)
-    return _draw_attention(image, maps, titles, side, path)
+    return draw_attention(image, maps, titles, side, path)
 
 
-def _draw_attention(image, maps, titles, side, path=None):
+def draw_attention(image, maps, titles, side, path=None):
     """One panel per map: `image` under a `(side, side)` attention grid."""
-    pyplot = _pyplot()
+    pyplot = load_pyplot()
     figure, axes = pyplot.subplots(
         1, len(maps), figsize=(2.2 * len(maps), 2.5), squeeze=False
     )
@@ -312,11 +239,7 @@ def caption_attention_scores(captioner, images, **generate_kwargs):
     >>> len(words), scores.shape
     (2, (2, 1, 2, 4, 4))
     """
-    from keras_mm.layers.caption_preprocessor import END_TOKEN_ID
-    from keras_mm.layers.caption_preprocessor import PAD_TOKEN_ID
-    from keras_mm.models.captioner import Captioner
-
-    if not isinstance(captioner, Captioner):
+    if not callable(getattr(captioner, "generate_token_ids", None)):
         raise ValueError(
             "`captioner` must be a keras_mm.models.Captioner, from "
             "`keras_mm.build_captioner`. Received: "
@@ -327,8 +250,8 @@ def caption_attention_scores(captioner, images, **generate_kwargs):
             "Attention maps are drawn over images: `captioner` must have an "
             f"image encoder. Received a captioner of {captioner.modality}."
         )
-    token_ids = captioner._generate_ids(images, **generate_kwargs)
-    images = captioner._check_images(images)
+    token_ids = captioner.generate_token_ids(images, **generate_kwargs)
+    images = np.asarray(images)  # Checked by `generate_token_ids`.
     generated = token_ids[:, 1:]
     length = generated.shape[1]
     # Position `j` reads token `j` ("[START]" first) and predicts word `j`.
@@ -424,250 +347,9 @@ def caption_attention(
     for i, word in enumerate(words[:max_words]):
         maps.append(weights[i])
         titles.append(word)
-    figure = _draw_attention(one[0], maps, titles, side)
+    figure = draw_attention(one[0], maps, titles, side)
     figure.suptitle(" ".join(words) or "(empty caption)", fontsize=9)
     figure.tight_layout()
     if path is not None:
         figure.savefig(path, dpi=100)
-    return figure
-
-
-def captioned_images(images, captions, references=None, columns=4, path=None):
-    """Draws images with their generated captions (and a reference
-    caption under each, when given).
-
-    Args:
-        images: array `(n, height, width, channels)` of pixels in
-            `[0, 255]`.
-        captions: list of `n` str, e.g. from `Captioner.generate`.
-        references: `None`, or a list of `n` str or of `n` lists of str
-            (the first of each list is drawn).
-        columns: int. Images per row. Defaults to `4`.
-        path: str or `None`. Where to save the figure as PNG.
-
-    Returns:
-        A `matplotlib.figure.Figure`, one panel per image.
-
-    Examples:
-    >>> images = np.zeros((2, 16, 16, 3), "uint8")
-    >>> figure = keras_mm.visualize.captioned_images(
-    ...     images, ["a red circle", "a square"], [["a circle"], ["a square"]])
-    >>> len(figure.axes)
-    2
-    """
-    images = np.asarray(images)
-    if images.ndim != 4 or not len(images):
-        raise ValueError(
-            "`images` must be a non-empty array (n, height, width, "
-            f"channels). Received: shape {images.shape}"
-        )
-    if len(captions) != len(images):
-        raise ValueError(
-            "There must be one caption per image. Received: "
-            f"{len(images)} images and {len(captions)} captions."
-        )
-    if references is not None and len(references) != len(images):
-        raise ValueError(
-            "There must be one reference per image. Received: "
-            f"{len(images)} images and {len(references)} references."
-        )
-    columns = max(1, min(int(columns), len(images)))
-    rows = -(-len(images) // columns)
-    pyplot = _pyplot()
-    # Text goes under each image, in a band as tall as the image.
-    figure, axes = pyplot.subplots(
-        rows, columns, figsize=(3.2 * columns, 4.6 * rows), squeeze=False
-    )
-    for axis in axes.flat[len(images) :]:
-        axis.axis("off")
-    for i, axis in enumerate(axes.flat[: len(images)]):
-        image = images[i]
-        if image.dtype != "uint8":
-            image = np.clip(image, 0, 255).astype("uint8")
-        axis.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image)
-        axis.set_xticks([])
-        axis.set_yticks([])
-        text = textwrap.fill(captions[i] or "(empty caption)", 38)
-        if references is not None:
-            reference = references[i]
-            if isinstance(reference, (list, tuple)):
-                reference = reference[0] if reference else ""
-            text += "\n\n" + textwrap.fill(f"reference: {reference}", 38)
-        axis.text(
-            0,
-            -0.04,
-            text,
-            transform=axis.transAxes,
-            fontsize=8,
-            va="top",
-            ha="left",
-        )
-    figure.tight_layout()
-    if path is not None:
-        figure.savefig(path, dpi=100)
-    pyplot.close(figure)
-    return figure
-
-
-def _log_mel(waveform, sample_rate, num_mel_bins):
-    from keras_mm.layers.audio_features import AudioFeatures
-
-    layer = AudioFeatures(sample_rate, "log_mel", num_mel_bins=num_mel_bins)
-    frames = layer(np.asarray(waveform, "float32")[None])
-    return keras.ops.convert_to_numpy(frames)[0]
-
-
-def _check_waveform(audio, sample_rate):
-    audio = np.asarray(audio)
-    if audio.ndim != 1 or audio.dtype.kind != "f":
-        raise ValueError(
-            "`audio` must be one clip, a 1-D float array (mono). Received: "
-            f"shape {audio.shape}, dtype {audio.dtype}"
-        )
-    if len(audio) < round(0.025 * sample_rate):
-        raise ValueError(
-            "`audio` must last at least one 25 ms frame. Received "
-            f"{len(audio)} samples at {sample_rate} Hz."
-        )
-    return audio.astype("float32")
-
-
-def waveform(audio, sample_rate=16000, num_mel_bins=80, title=None, path=None):
-    """Draws a clip's waveform above its log-mel spectrogram.
-
-    The spectrogram is the one the audio encoders and speech recognizers
-    compute (`keras_mm.layers.AudioFeatures`: 25 ms frames every 10 ms).
-
-    Args:
-        audio: one clip, a 1-D float array, values in `[-1, 1]`.
-        sample_rate: int. Defaults to `16000`.
-        num_mel_bins: int. Defaults to `80`.
-        title: str or `None`, e.g. the transcript.
-        path: str or `None`. Where to save the figure as PNG.
-
-    Returns:
-        A `matplotlib.figure.Figure` with two panels.
-
-    Examples:
-    >>> clip = np.sin(np.arange(8000) / 5).astype("float32") * 0.5
-    >>> figure = keras_mm.visualize.waveform(clip, sample_rate=8000,
-    ...                                      num_mel_bins=20)
-    >>> [axis.get_ylabel() for axis in figure.axes]
-    ['amplitude', 'mel band']
-    """
-    clip = _check_waveform(audio, sample_rate)
-    features = _log_mel(clip, sample_rate, num_mel_bins)
-    pyplot = _pyplot()
-    figure, (top, bottom) = pyplot.subplots(2, 1, figsize=(8, 4.5), sharex=True)
-    seconds = len(clip) / sample_rate
-    top.plot(np.arange(len(clip)) / sample_rate, clip, linewidth=0.5)
-    top.set_ylabel("amplitude")
-    top.set_title(title or f"{seconds:.2f} s at {sample_rate} Hz")
-    bottom.imshow(
-        features.T,
-        origin="lower",
-        aspect="auto",
-        cmap="magma",
-        extent=(0, 0.010 * len(features), 0, num_mel_bins),
-    )
-    bottom.set_ylabel("mel band")
-    bottom.set_xlabel("seconds")
-    figure.tight_layout()
-    if path is not None:
-        figure.savefig(path, dpi=100)
-    pyplot.close(figure)
-    return figure
-
-
-def ctc_alignment(recognizer, audio, index=0, max_classes=None, path=None):
-    """Draws what a speech recognizer hears at each step of a clip.
-
-    Top: the clip's log-mel spectrogram. Bottom: the CTC probabilities of
-    every step (one every 40 ms) over the blank (`"_"`) and the characters
-    (a space is drawn as `"␣"`), with the greedy path marked; the title is
-    the greedy transcription.
-
-    Args:
-        recognizer: a `keras_mm.models.SpeechRecognizer`.
-        audio: clips, as `transcribe` takes them; only clip `index` is
-            drawn.
-        index: int. Defaults to `0`.
-        max_classes: int or `None`. Show only the classes that reach the
-            highest probabilities, at most this many rows. Defaults to all.
-        path: str or `None`. Where to save the figure as PNG.
-
-    Returns:
-        A `matplotlib.figure.Figure` with two panels.
-
-    Examples:
-    >>> asr = keras_mm.build_speech_recognizer(
-    ...     list("ab "), sample_rate=8000, max_duration=0.5,
-    ...     num_mel_bins=16, hidden_dim=16, num_layers=1, filters=4)
-    >>> figure = keras_mm.visualize.ctc_alignment(
-    ...     asr, [np.zeros(4000, "float32")])
-    >>> figure.axes[1].get_ylabel()
-    'class'
-    """
-    from keras_mm.models.speech_recognizer import SpeechRecognizer
-
-    if not isinstance(recognizer, SpeechRecognizer):
-        raise ValueError(
-            "`recognizer` must be a keras_mm.models.SpeechRecognizer, from "
-            "`keras_mm.build_speech_recognizer`. Received: "
-            f"{type(recognizer).__name__}"
-        )
-    clips = recognizer._read_audio(audio)
-    if not isinstance(index, int) or not 0 <= index < len(clips):
-        raise ValueError(
-            f"`index` must be an int in [0, {len(clips)}). Received: "
-            f"index={index!r}"
-        )
-    clip = clips[index][: recognizer.preprocessor.num_samples]
-    logits = recognizer.predict([clip], verbose=0)
-    (text,) = recognizer.decode(logits)
-    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits[0]))
-    steps = -(-len(clip) * 25 // recognizer.sample_rate)
-    steps = min(max(1, steps), len(probabilities))
-    probabilities = probabilities[:steps]
-    labels = ["_"] + [c if c != " " else "␣" for c in recognizer.vocabulary]
-    rows = np.arange(len(labels))
-    if max_classes is not None and max_classes < len(labels):
-        rows = np.sort(np.argsort(-probabilities.max(axis=0))[:max_classes])
-    pyplot = _pyplot()
-    figure, (top, bottom) = pyplot.subplots(2, 1, figsize=(9, 5.5), sharex=True)
-    # The recognizer's own front end: what the model hears.
-    features = keras.ops.convert_to_numpy(recognizer.features(clip[None]))[0]
-    top.imshow(
-        features.T,
-        origin="lower",
-        aspect="auto",
-        cmap="magma",
-        extent=(0, 0.010 * len(features), 0, recognizer.num_mel_bins),
-    )
-    top.set_ylabel("mel band")
-    top.set_title(f"transcription: {text!r}")
-    bottom.imshow(
-        probabilities[:, rows].T,
-        origin="lower",
-        aspect="auto",
-        cmap="Blues",
-        vmin=0,
-        vmax=1,
-        extent=(0, 0.040 * steps, -0.5, len(rows) - 0.5),
-    )
-    best = probabilities.argmax(axis=1)
-    position = {row: i for i, row in enumerate(rows)}
-    times = 0.040 * (np.arange(steps) + 0.5)
-    kept = [i for i in range(steps) if best[i] in position]
-    bottom.scatter(
-        times[kept], [position[best[i]] for i in kept], s=8, color="crimson"
-    )
-    bottom.set_yticks(range(len(rows)))
-    bottom.set_yticklabels([labels[row] for row in rows])
-    bottom.set_ylabel("class")
-    bottom.set_xlabel("seconds")
-    figure.tight_layout()
-    if path is not None:
-        figure.savefig(path, dpi=100)
-    pyplot.close(figure)
     return figure

@@ -1,0 +1,1 @@
+from keras_mm.base.pipeline_model import PipelineModel
