@@ -3,6 +3,7 @@
 import keras
 
 from keras_mm import fusion as fusion_lib
+from keras_mm.encoders.audio import audio as audio_encoder
 from keras_mm.encoders.encoder import Encoder
 from keras_mm.encoders.image import image as image_encoder_from_name
 from keras_mm.heads.classification_head import ClassificationHead
@@ -392,6 +393,7 @@ def build_speech_recognizer(
     normalize_features=True,
     learning_rate=1e-3,
     name="speech_recognizer",
+    encoder=None,
 ):
     """Builds a compiled CTC speech recognizer.
 
@@ -405,7 +407,7 @@ def build_speech_recognizer(
     inputs it accepts and refuses.
 
     The model comes compiled: Adam and the CTC loss
-    (`keras_mm.models.CTCLoss`). Score transcriptions with
+    (`keras.losses.CTC`). Score transcriptions with
     `keras_mm.metrics.cer` and `wer`.
 
     Args:
@@ -425,6 +427,11 @@ def build_speech_recognizer(
             `keras.optimizers.schedules.LearningRateSchedule`. Defaults to
             `1e-3`.
         name: str. Defaults to `"speech_recognizer"`.
+        encoder: a `keras_mm.encoders.Encoder` from
+            `keras_mm.encoders.audio(...)` to use instead of building one
+            (its own sample rate, duration, features and SpecAugment then
+            apply, and the arguments above for them are unused). Defaults
+            to `None`.
 
     Returns:
         A compiled `keras_mm.models.SpeechRecognizer`.
@@ -438,17 +445,25 @@ def build_speech_recognizer(
     >>> len(asr.transcribe(audio, sampler="beam", num_beams=4))
     2
     """
+    if encoder is None:
+        encoder = audio_encoder(
+            sample_rate=sample_rate,
+            max_duration=max_duration,
+            num_mel_bins=num_mel_bins,
+            normalize_features=normalize_features,
+            hidden_dim=hidden_dim,
+            filters=filters,
+            spec_augment=spec_augment,
+            # Narrower time masks than a classifier's encoder: CTC must
+            # still hear most of every character.
+            max_time_mask_fraction=0.05,
+        )
     model = SpeechRecognizer(
+        encoder,
         vocabulary,
-        sample_rate=sample_rate,
-        max_duration=max_duration,
-        num_mel_bins=num_mel_bins,
         hidden_dim=hidden_dim,
         num_layers=num_layers,
-        filters=filters,
         dropout=dropout,
-        spec_augment=spec_augment,
-        normalize_features=normalize_features,
         learning_rate=learning_rate,
         name=name,
     )

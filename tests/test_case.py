@@ -19,6 +19,7 @@ import keras_mm  # noqa: F401  (registers the serializable classes)
 model_path, inputs_path, outputs_path, mode = sys.argv[1:5]
 if mode == "preset":
     model = keras_mm.models.Task.from_preset(model_path)
+    mode = "predict"
 else:
     model = keras.saving.load_model(model_path, safe_mode=True)
 with np.load(inputs_path) as data:
@@ -175,6 +176,56 @@ class TestCase(parameterized.TestCase):
                 check_dtypes(outputs, "bfloat16")
         return layer
 
+    def run_preprocessing_layer_test(self, cls, init_kwargs, input_data):
+        """KerasHub's preprocessing-layer test: config round trip (also
+        through JSON), the same outputs eagerly and mapped over a batched
+        `tf.data.Dataset` (as `fit` runs it, under any backend), and none
+        of the layer's own weights. Returns the eager outputs."""
+        import tensorflow as tf
+
+        layer = cls(**init_kwargs)
+        config = layer.get_config()
+        self.assertEqual(config, cls.from_config(config).get_config())
+        revived = keras.saving.deserialize_keras_object(
+            json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))
+        )
+        self.assertIsInstance(revived, cls)
+        eager = layer(input_data)
+        x, y, w = keras.utils.unpack_x_y_sample_weight(
+            input_data if isinstance(input_data, tuple) else (input_data,)
+        )
+        from keras_mm.utils.tf_utils import to_tf
+
+        data = tf.data.Dataset.from_tensor_slices(
+            to_tf(keras.utils.pack_x_y_sample_weight(x, y, w))
+        ).ragged_batch(len(keras.tree.flatten(x)[0]))
+        mapped = next(iter(data.map(lambda *batch: layer(*batch))))
+        for a, b in zip(keras.tree.flatten(eager), keras.tree.flatten(mapped)):
+            b = b.to_list() if hasattr(b, "to_list") else b.numpy()
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        self.assertEqual(layer.weights, [])
+        return eager
+
+    def run_task_test(self, task, raw_inputs, labels=None):
+        """KerasHub's task test: the preprocessor's outputs have the
+        structure of the model's inputs; `predict` on raw inputs (the
+        preprocessing attached, in `tf.data`) equals the model called on
+        the preprocessed inputs (detached); `fit` runs on raw inputs."""
+        outputs = task.preprocessor(raw_inputs, labels)
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(outputs)
+        self.assertEqual(
+            keras.tree.map_structure(lambda _: None, task.input),
+            keras.tree.map_structure(lambda _: None, x),
+        )
+        self.assertAllClose(
+            task.predict(raw_inputs, verbose=0),
+            task(x, training=False),
+            atol=1e-5,
+        )
+        fit_args = (raw_inputs,) if labels is None else (raw_inputs, labels)
+        history = task.fit(*fit_args, epochs=1, verbose=0)
+        self.assertTrue(np.isfinite(history.history["loss"][0]))
+
     def run_offline_preset_test(self, build, preset, builtins):
         """`build(preset)` with the download failing as it does offline must
         raise a `ValueError` naming the preset, the cause and the offline
@@ -209,20 +260,24 @@ class TestCase(parameterized.TestCase):
         self.assertAllClose(expected, restored(input_data), atol=atol)
         return restored
 
-    def run_preset_test(self, task, input_data, other_backend=True):
+    def run_preset_test(self, task, raw_inputs, other_backend=True, atol=1e-5):
         """`save_to_preset` then `Task.from_preset`: the same class and the
-        same outputs, here and (with `other_backend`) in a fresh process
-        under the other backend."""
+        same `predict` outputs on raw inputs, here and (with
+        `other_backend`) in a fresh process under the other backend."""
         import keras_mm
 
         directory = os.path.join(self.get_temp_dir(), "preset")
         task.save_to_preset(directory)
         restored = keras_mm.models.Task.from_preset(directory)
         self.assertIsInstance(restored, task.__class__)
-        self.assertAllClose(task(input_data), restored(input_data), atol=1e-6)
+        self.assertAllClose(
+            task.predict(raw_inputs, verbose=0),
+            restored.predict(raw_inputs, verbose=0),
+            atol=1e-6,
+        )
         if other_backend:
             self.run_cross_backend_test(
-                task, input_data, mode="preset", preset=directory
+                task, raw_inputs, atol=atol, mode="preset", preset=directory
             )
         return restored
 
@@ -242,7 +297,7 @@ class TestCase(parameterized.TestCase):
             mode: `"call"` runs `model(input_data)`; `"predict"` runs
                 `model.predict(input_data)` on raw inputs (strings);
                 `"preset"` loads the preset directory `preset` with
-                `keras_mm.models.Task.from_preset` and calls it.
+                `keras_mm.models.Task.from_preset` and predicts.
         """
         backend = keras.backend.backend()
         other_backend = other_backend or (
@@ -252,7 +307,7 @@ class TestCase(parameterized.TestCase):
         model_path = os.path.join(directory, "model.keras")
         inputs_path = os.path.join(directory, "inputs.npz")
         outputs_path = os.path.join(directory, "outputs.npz")
-        if mode == "predict":
+        if mode in ("predict", "preset"):
             expected = model.predict(input_data, verbose=0)
         else:
             expected = _to_numpy(model(input_data))

@@ -21,7 +21,9 @@ def audio(
     normalize_features=False,
     hidden_dim=None,
     num_layers=None,
+    filters=None,
     spec_augment=True,
+    max_time_mask_fraction=0.1,
     trainable=True,
     name="audio_encoder",
 ):
@@ -66,8 +68,12 @@ def audio(
             BENCHMARKS.md). Defaults to `False`.
         hidden_dim: int. Size of the outputs. Defaults to `128`.
         num_layers: int. Stride-2 conv blocks. Defaults to `2`.
+        filters: int. Channels of the conv blocks. Defaults to `32`.
         spec_augment: bool. Mask random time and frequency bands while
             training. Defaults to `True`.
+        max_time_mask_fraction: float. Most frames in one SpecAugment time
+            band, as a share of the frames. Defaults to `0.1` (the speech
+            recognizer's builder uses `0.05`).
         trainable: bool. `False` freezes the encoder. Defaults to `True`.
         name: str. Defaults to `"audio_encoder"`.
 
@@ -95,7 +101,7 @@ def audio(
             "`sample_rate` must be a positive integer. Received: "
             f"sample_rate={sample_rate}"
         )
-    default_dim, default_layers, filters = BUILTINS[backbone]
+    default_dim, default_layers, default_filters = BUILTINS[backbone]
     preprocessor = AudioPreprocessor(
         sample_rate, max_duration, name=f"{name}_preprocessor"
     )
@@ -125,14 +131,14 @@ def audio(
     if spec_augment:
         frames, bins = x.shape[1], x.shape[2]
         x = SpecAugment(
-            max_time_mask=max(frames // 10, 1),
+            max_time_mask=max(int(frames * max_time_mask_fraction), 1),
             max_freq_mask=max(bins // 8, 1),
             name=f"{name}_spec_augment",
         )(x)
     outputs = SpectrogramCNN(
         hidden_dim or default_dim,
         num_layers or default_layers,
-        filters,
+        filters or default_filters,
         name=f"{name}_cnn",
     )(x, padding_mask=frame_mask)
     network = keras.Model(inputs, outputs, name=f"{name}_network")

@@ -229,6 +229,13 @@ def cnn_shape_colour_small(image_shape):
     a circle, where `cnn_small`, which can learn "blue, so not a circle",
     often does not.
 
+    Scope: an inductive bias for images whose labels combine colour and
+    shape as separate factors (the built-in scenes, coloured symbols,
+    diagrams). Its shape stream sees no colour and its colour stream sees
+    one pixel at a time, so on natural images, where colour and texture
+    mean things together, use `cnn_small`, `resnet_18` or a pretrained
+    backbone.
+
     Args:
         image_shape: tuple of 3 ints. `(height, width, channels)`.
 

@@ -212,8 +212,9 @@ def text(
               stock TF Serving): `"transformer_small"`, `"bigru_small"`
               or `"bag_of_words_small"` (word embeddings, no mixing
               between words: their normalised mean is the pooled vector;
-              from scratch, the fastest to tell words apart, where word
-              order does not matter);
+              from scratch, the fastest to tell words apart; its scope is
+              text whose word order does not matter, such as short
+              attribute statements: "not red" and "red, not" are one bag);
             - a KerasHub preset name such as `"bert_tiny_en_uncased"`
               (downloads on first use), or a local preset directory holding
               the backbone and its tokenizer;

@@ -9,6 +9,7 @@ import warnings
 
 import keras
 
+from keras_mm.export.signatures import core_slice_updates
 from keras_mm.export.signatures import serving_functions
 from keras_mm.models.task import ExportWarning
 from keras_mm.utils.tf_utils import require_tensorflow
@@ -112,9 +113,10 @@ def _write(model, path, raw_inputs):
         # It holds lookup tables and runs in the graph, but is not one of
         # the model's layers.
         archive.track(model.preprocessor)
-    for name, (function, specs) in functions.items():
-        archive.add_endpoint(name, function, input_signature=[specs])
-    archive.write_out(path, verbose=False)
+    with core_slice_updates():  # Traced here: no XLA-only ops.
+        for name, (function, specs) in functions.items():
+            archive.add_endpoint(name, function, input_signature=[specs])
+        archive.write_out(path, verbose=False)
 
 
 def saved_model(model, path, overwrite=False, raw_inputs=True):

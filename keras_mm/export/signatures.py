@@ -7,6 +7,8 @@ an `encoded_images` variant (JPEG, PNG, GIF or BMP bytes instead of
 pixels) of every signature that takes images of a fixed size.
 """
 
+import contextlib
+
 import keras
 
 from keras_mm.models.task import Task
@@ -34,6 +36,49 @@ def tensor_specs(specs):
     return keras.tree.map_structure(
         lambda t: tf.TensorSpec(t.shape, t.dtype, t.name), specs
     )
+
+
+def _slice_update(inputs, start_indices, updates):
+    """`keras.ops.slice_update` with core TensorFlow ops: the update padded
+    to the input's shape, and a select over its region."""
+    inputs = tf.convert_to_tensor(inputs)
+    updates = tf.cast(tf.convert_to_tensor(updates), inputs.dtype)
+    rank = len(start_indices)
+    starts = [tf.cast(start, "int32") for start in start_indices]
+    input_shape, update_shape = tf.shape(inputs), tf.shape(updates)
+    paddings = tf.stack(
+        [
+            tf.stack([starts[i], input_shape[i] - starts[i] - update_shape[i]])
+            for i in range(rank)
+        ]
+    )
+    region = None
+    for i in range(rank):
+        positions = tf.range(input_shape[i])
+        inside = (positions >= starts[i]) & (
+            positions < starts[i] + update_shape[i]
+        )
+        inside = tf.reshape(inside, [-1 if j == i else 1 for j in range(rank)])
+        region = inside if region is None else region & inside
+    return tf.where(region, tf.pad(updates, paddings), inputs)
+
+
+@contextlib.contextmanager
+def core_slice_updates():
+    """While open, `keras.ops.slice_update` writes with core TensorFlow ops.
+
+    The TensorFlow backend writes it as `XlaDynamicUpdateSlice`, which only
+    XLA runs: a stock TF Serving (XLA's CPU JIT off by default) refuses a
+    graph that holds it. The cached decoding loops write with it (the
+    samplers' next tokens, KerasHub's key/value caches), so the serving
+    functions are traced under this.
+    """
+    original = keras.ops.slice_update
+    keras.ops.slice_update = _slice_update
+    try:
+        yield
+    finally:
+        keras.ops.slice_update = original
 
 
 def _decode_images(encoded, spec):

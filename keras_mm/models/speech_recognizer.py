@@ -13,8 +13,6 @@ from keras_mm.layers.audio_features import AudioFeatures
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.masked_average_pooling import MaskedAveragePooling
 from keras_mm.layers.padded_gru import PaddedGRU
-from keras_mm.layers.spec_augment import SpecAugment
-from keras_mm.layers.spectrogram_cnn import SpectrogramCNN
 from keras_mm.layers.speech_preprocessor import BLANK_ID
 from keras_mm.layers.speech_preprocessor import SpeechPreprocessor
 from keras_mm.layers.speech_preprocessor import check_character_vocabulary
@@ -66,52 +64,26 @@ class BlankPadding(keras.layers.Layer):
 
 
 @keras_mm_export
-class CTCLoss(keras.losses.Loss):
-    """CTC loss of logits `(batch, steps, classes)` (class `0` the blank)
-    against targets `(batch, max_label_length)` padded with `0`.
-
-    A target's length is its count of non-zero ids; every clip uses all
-    `steps` (padded steps predict the blank, see `BlankPadding`).
-    """
-
-    def __init__(self, name="ctc_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
-
-    def call(self, y_true, y_pred):
-        targets = ops.cast(y_true, "int32")
-        target_lengths = ops.sum(ops.cast(targets != BLANK_ID, "int32"), -1)
-        batch, steps = ops.shape(y_pred)[0], ops.shape(y_pred)[1]
-        output_lengths = ops.full((batch,), steps, "int32")
-        return ops.ctc_loss(
-            targets,
-            ops.cast(y_pred, "float32"),
-            target_lengths,
-            output_lengths,
-            mask_index=BLANK_ID,
-        )
-
-
-@keras_mm_export
 class SpeechRecognizer(Task):
-    """Speech to text: log-mel frames, a CNN, BiGRUs and a CTC head.
+    """Speech to text: an audio encoder, BiGRUs and a CTC head.
 
-    Waveforms become log-mel frames in the graph (25 ms every 10 ms,
-    `keras_mm.layers.AudioFeatures`, normalised per clip by default),
-    masked by `SpecAugment` in training;
-    two stride-2 conv blocks (`keras_mm.layers.SpectrogramCNN`) make one
-    step every 40 ms; `num_layers` bidirectional GRUs read the steps (each
-    clip's padding kept out, `keras_mm.layers.PaddedGRU`) and a dense layer
-    gives, per step, logits over the blank and the characters of
-    `vocabulary`.
+    The audio `encoder` (from `keras_mm.encoders.audio`: log-mel frames in
+    the graph, 25 ms every 10 ms, SpecAugment in training, and a conv
+    front end, one step every 40 ms with two stride-2 blocks) gives the
+    steps and their padding mask; `num_layers` bidirectional GRUs read the
+    steps (each clip's padding kept out, `keras_mm.layers.PaddedGRU`) and
+    a dense layer gives, per step, logits over the blank and the
+    characters of `vocabulary`. `keras_mm.build_speech_recognizer` builds
+    the encoder and the recognizer together.
 
     `fit(audio, transcripts)` takes waveforms (a list of 1-D float arrays
-    at `sample_rate`, or an array `(batch, samples)`) or audio file paths
-    (read and resampled by `keras_mm.data.read_audio`), and strings;
-    transcripts are lower-cased and turned into CTC targets in the data
-    pipeline. Before training, inputs are checked: a clip longer than
-    `max_duration`, a transcript with characters outside `vocabulary`, or
-    one too long for its clip's number of steps raises a `ValueError`
-    naming the rows. Silent and empty clips are valid.
+    at the encoder's `sample_rate`, or an array `(batch, samples)`) or
+    audio file paths (read and resampled by `keras_mm.data.read_audio`),
+    and strings; transcripts are lower-cased and turned into CTC targets in
+    the data pipeline. Before training, inputs are checked: a clip longer
+    than the encoder's `max_duration`, a transcript with characters outside
+    `vocabulary`, or one too long for its clip's number of steps raises a
+    `ValueError` naming the rows. Silent and empty clips are valid.
 
     `transcribe(audio)` returns strings, through `keras.ops.ctc_decode`
     (greedy or beam search), on JAX and TensorFlow.
@@ -120,32 +92,22 @@ class SpeechRecognizer(Task):
     "audio_padding_mask": bool (batch, samples)}` and returns float32 logits
     `(batch, steps, len(vocabulary) + 1)`, class `0` the blank.
 
-    `keras_mm.build_speech_recognizer` builds and compiles one.
-
     Args:
+        encoder: `keras_mm.encoders.Encoder` from
+            `keras_mm.encoders.audio(...)`.
         vocabulary: list of single characters, e.g.
             `list("abcdefghijklmnopqrstuvwxyz '")`.
-        sample_rate: int. Samples per second. Defaults to `16000`.
-        max_duration: float. Longest clip, in seconds. Defaults to `4.0`.
-        num_mel_bins: int. Mel bands of the front end. Defaults to `80`.
-        hidden_dim: int. Width of the conv projection and of each GRU (both
-            directions together). Defaults to `256`.
+        hidden_dim: int or `None`. Width of each GRU layer (both
+            directions together). Defaults to the encoder's `hidden_dim`.
         num_layers: int. Bidirectional GRU layers. Defaults to `3`.
-        filters: int. Channels of the conv blocks. Defaults to `32`.
         dropout: float. Dropout between layers. Defaults to `0.1`.
-        spec_augment: bool. Mask time and frequency bands while training.
-            Defaults to `True`.
-        normalize_features: bool. Normalise each clip's log-mel bins to
-            zero mean and unit variance over its frames (per-utterance
-            CMVN), which evens out loudness and recording differences
-            between speakers. Defaults to `True` (models saved before the
-            option existed load with `False`, as they were trained).
 
     Examples:
-    >>> model = keras_mm.models.SpeechRecognizer(
-    ...     list("ab "), sample_rate=8000, max_duration=0.5,
-    ...     num_mel_bins=16, hidden_dim=16, num_layers=1, filters=4)
-    >>> model.compile(optimizer="adam", loss=keras_mm.models.CTCLoss())
+    >>> encoder = keras_mm.encoders.audio(sample_rate=8000, max_duration=0.5,
+    ...     num_mel_bins=16, hidden_dim=16, filters=4)
+    >>> model = keras_mm.models.SpeechRecognizer(encoder, list("ab "),
+    ...                                          num_layers=1)
+    >>> model.compile()  # Adam and `keras.losses.CTC`.
     >>> audio = [np.zeros(2000, "float32"), np.ones(3000, "float32") * 0.1]
     >>> history = model.fit(audio, ["ab", "b a"], verbose=0)
     >>> texts = model.transcribe(audio)
@@ -155,27 +117,26 @@ class SpeechRecognizer(Task):
 
     def __init__(
         self,
+        encoder,
         vocabulary,
-        sample_rate=16000,
-        max_duration=4.0,
-        num_mel_bins=80,
-        hidden_dim=256,
+        hidden_dim=None,
         num_layers=3,
-        filters=32,
         dropout=0.1,
-        spec_augment=True,
-        normalize_features=True,
         dtype=None,
         **kwargs,
     ):
+        if not isinstance(encoder, Encoder) or not isinstance(
+            encoder.preprocessor, AudioPreprocessor
+        ):
+            raise ValueError(
+                "`encoder` must be an audio encoder, from "
+                "`keras_mm.encoders.audio(...)`. Received: "
+                f"{type(encoder).__name__}"
+            )
         vocabulary = check_character_vocabulary(vocabulary)
-        check_integers(
-            sample_rate=sample_rate,
-            num_mel_bins=num_mel_bins,
-            hidden_dim=hidden_dim,
-            num_layers=num_layers,
-            filters=filters,
-        )
+        if hidden_dim is None:
+            hidden_dim = encoder.hidden_dim
+        check_integers(hidden_dim=hidden_dim, num_layers=num_layers)
         check_rate(dropout=dropout)
         if hidden_dim % 2:
             raise ValueError(
@@ -183,37 +144,7 @@ class SpeechRecognizer(Task):
                 f"directions of each GRU). Received: hidden_dim={hidden_dim}"
             )
         # === Layers ===
-        self.features = AudioFeatures(
-            sample_rate,
-            "log_mel",
-            num_mel_bins=num_mel_bins,
-            normalize=normalize_features,
-            dtype=dtype,
-            name="features",
-        )
-        frame_length = self.features.frame_length
-        num_samples = int(round(sample_rate * max_duration))
-        if num_samples < frame_length:
-            raise ValueError(
-                "`max_duration` must hold at least one 25 ms frame. "
-                f"Received: max_duration={max_duration}"
-            )
-        num_frames = (
-            num_samples - frame_length
-        ) // self.features.frame_step + 1
-        self.spec_augment = (
-            SpecAugment(
-                max_time_mask=max(num_frames // 20, 1),
-                max_freq_mask=max(num_mel_bins // 8, 1),
-                dtype=dtype,
-                name="spec_augment",
-            )
-            if spec_augment
-            else None
-        )
-        self.subsampling = SpectrogramCNN(
-            hidden_dim, _CONV_LAYERS, filters, dtype=dtype, name="subsampling"
-        )
+        self.encoder = encoder
         # Both directions are made here and all stay referenced until
         # wrapped: `Bidirectional` otherwise copies its layer through
         # serialization, and while `load_model` shares objects by `id()`, a
@@ -248,18 +179,14 @@ class SpeechRecognizer(Task):
         self.blank_padding = BlankPadding(dtype="float32", name="blank_padding")
 
         # === Functional Model ===
-        inputs = {
-            "audio": keras.Input((num_samples,), name="audio"),
-            "audio_padding_mask": keras.Input(
-                (num_samples,), dtype="bool", name="audio_padding_mask"
-            ),
-        }
+        inputs = inputs_like(encoder.input)
         x, mask = self._encode(inputs)
         logits = self.blank_padding(self.logits_dense(x), mask)
+        audio = encoder.preprocessor
         self.preprocessor = SpeechPreprocessor(
             vocabulary,
-            sample_rate,
-            max_duration,
+            audio.sample_rate,
+            audio.max_duration,
             max_label_length=logits.shape[1],
             name="speech_preprocessor",
         )
@@ -269,25 +196,26 @@ class SpeechRecognizer(Task):
 
         # === Config ===
         self.vocabulary = list(vocabulary)
-        self.sample_rate = sample_rate
-        self.max_duration = max_duration
-        self.num_mel_bins = num_mel_bins
+        self.sample_rate = audio.sample_rate
+        self.max_duration = audio.max_duration
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
-        self.filters = filters
         self.dropout = dropout
-        self.use_spec_augment = bool(spec_augment)
-        self.normalize_features = bool(normalize_features)
         self.num_steps = logits.shape[1]
+
+    @property
+    def features(self):
+        """The encoder's front end (`keras_mm.layers.AudioFeatures`):
+        waveforms `(batch, samples)` to the frames the model hears."""
+        return next(
+            layer
+            for layer in self.encoder.network.layers
+            if isinstance(layer, AudioFeatures)
+        )
 
     def _encode(self, inputs):
         """Waveform inputs to the last GRU's steps and their padding mask."""
-        x, frame_mask = self.features(
-            inputs["audio"], padding_mask=inputs["audio_padding_mask"]
-        )
-        if self.spec_augment is not None:
-            x = self.spec_augment(x)
-        outputs = self.subsampling(x, padding_mask=frame_mask)
+        outputs = self.encoder(inputs)
         x, mask = outputs["sequence_output"], outputs["padding_mask"]
         for layer in self.recurrent_layers:
             x = self.dropout_layer(x)
@@ -341,7 +269,8 @@ class SpeechRecognizer(Task):
         return Encoder(network, preprocessor=preprocessor, name=name)
 
     def default_loss(self):
-        return CTCLoss()
+        # Targets padded with the blank (0); padded steps predict it.
+        return keras.losses.CTC()
 
     # === Inputs ===
     def _read_audio(self, audio, sample_rate=None):
@@ -526,16 +455,11 @@ class SpeechRecognizer(Task):
         return {
             "name": self.name,
             "trainable": self.trainable,
+            "encoder": keras.layers.serialize(self.encoder),
             "vocabulary": list(self.vocabulary),
-            "sample_rate": self.sample_rate,
-            "max_duration": self.max_duration,
-            "num_mel_bins": self.num_mel_bins,
             "hidden_dim": self.hidden_dim,
             "num_layers": self.num_layers,
-            "filters": self.filters,
             "dropout": self.dropout,
-            "spec_augment": self.use_spec_augment,
-            "normalize_features": self.normalize_features,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             **self.task_config(),
         }
@@ -543,8 +467,9 @@ class SpeechRecognizer(Task):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = copy.deepcopy(config)
-        # Saved before the option existed: trained without normalisation.
-        config.setdefault("normalize_features", False)
+        config["encoder"] = keras.layers.deserialize(
+            config["encoder"], custom_objects=custom_objects
+        )
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)

@@ -139,7 +139,7 @@ def ctc_alignment(recognizer, audio, index=0, max_classes=None, path=None):
         origin="lower",
         aspect="auto",
         cmap="magma",
-        extent=(0, 0.010 * len(features), 0, recognizer.num_mel_bins),
+        extent=(0, 0.010 * len(features), 0, features.shape[-1]),
     )
     top.set_ylabel("mel band")
     top.set_title(f"transcription: {text!r}")

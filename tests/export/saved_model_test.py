@@ -141,52 +141,6 @@ class SavedModelTest(TestCase):
         )
 
     @pytest.mark.slow
-    def test_image_captioner_generates_captions_in_the_graph(self):
-        model = image_captioner()
-        images = inputs()["images"]
-        captions = model.generate(images)
-        self.assertGreater(len(set(captions)), 1)  # The check can fail.
-        path = keras_mm.export.saved_model(
-            model, os.path.join(self.get_temp_dir(), "captioner", "3")
-        )
-        self.assertEqual(os.path.basename(path), "3")
-        self.assertEqual(keras_mm.export.verify(path, model, images), 0.0)
-        self.assertEqual(
-            keras_mm.export.verify(
-                path, model, images, signature="encoded_images"
-            ),
-            0.0,
-        )
-
-    @pytest.mark.slow
-    def test_speech_recognizer_and_audio_captioner_serve_strings(self):
-        audio = inputs()["audio"]
-        asr = speech_recognizer()
-        transcripts = asr.transcribe(audio)
-        self.assertTrue(all(transcripts))
-        self.assertGreater(len(set(transcripts)), 1)
-        root = self.get_temp_dir()
-        path = keras_mm.export.saved_model(asr, os.path.join(root, "asr"))
-        self.assertEqual(keras_mm.export.verify(path, asr, audio), 0.0)
-
-        s2s = keras_mm.build_captioner(
-            keras_mm.encoders.audio(
-                sample_rate=SAMPLE_RATE,
-                max_duration=0.5,
-                num_mel_bins=16,
-                hidden_dim=16,
-            ),
-            keras_mm.encoders.text_vocabulary(CAPTIONS),
-            sequence_length=6,
-            num_layers=1,
-            hidden_dim=16,
-        )
-        scramble_captioner(s2s)
-        self.assertGreater(len(set(s2s.generate(audio))), 1)
-        path = keras_mm.export.saved_model(s2s, os.path.join(root, "s2s"))
-        self.assertEqual(keras_mm.export.verify(path, s2s, audio), 0.0)
-
-    @pytest.mark.slow
     def test_keras_hub_tokenizer_serves_token_ids(self):
         backbone, tokenizer = tiny_bert()
         model = keras_mm.build_classifier(

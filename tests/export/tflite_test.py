@@ -14,9 +14,7 @@ from keras_mm.layers import CaptionPreprocessor
 from keras_mm.layers import WordTokenizer
 from tests.export.saved_model_test import CAPTIONS
 from tests.export.saved_model_test import classifier
-from tests.export.saved_model_test import image_captioner
 from tests.export.saved_model_test import inputs
-from tests.export.saved_model_test import speech_recognizer
 from tests.test_case import TestCase
 
 
@@ -84,34 +82,6 @@ class TFLiteTest(TestCase):
         )
         x = {"images": x["images"], "text": x["text"]}
         self.assertLess(keras_mm.export.verify(path, model, x), 1e-3)
-
-    @pytest.mark.slow
-    def test_captioner_and_speech_recognizer_decode_the_same(self):
-        x = inputs()
-        tmp = self.get_temp_dir()
-        captioner = image_captioner()
-        self.assertGreater(len(set(captioner.generate(x["images"]))), 1)
-        path = keras_mm.export.tflite(
-            captioner, os.path.join(tmp, "captioner.tflite")
-        )
-        self.assertEqual(
-            keras_mm.export.verify(path, captioner, x["images"]), 0.0
-        )
-        recognizer = speech_recognizer()
-        transcripts = recognizer.transcribe(x["audio"])
-        self.assertTrue(all(transcripts))
-        path = keras_mm.export.tflite(
-            recognizer, os.path.join(tmp, "recognizer.tflite")
-        )
-        self.assertEqual(
-            keras_mm.export.verify(path, recognizer, x["audio"]), 0.0
-        )
-        # Waveforms of different lengths: the runner pads them.
-        clips = [x["audio"][0][:1000], x["audio"][1]]
-        runner = keras_mm.export.LiteRTModel(path)
-        self.assertEqual(
-            runner(clips)["transcripts"], recognizer.transcribe(clips)
-        )
 
     def test_bad_arguments(self):
         model = keras_mm.build_classifier(

@@ -7,6 +7,18 @@ from tests.test_case import TestCase
 
 
 class AudioPreprocessorTest(TestCase):
+    def test_preprocessing_layer_contract(self):
+        clips = [np.ones(300, "float32"), np.ones(900, "float32") * 0.5]
+        out = self.run_preprocessing_layer_test(
+            AudioPreprocessor,
+            {"sample_rate": 1000, "max_duration": 0.5},
+            clips,
+        )
+        self.assertEqual(out["audio"].shape, (2, 500))
+        self.assertEqual(
+            out["audio_padding_mask"].sum(axis=1).tolist(), [300, 500]
+        )
+
     def test_ragged_list_is_padded_and_cropped(self):
         layer = AudioPreprocessor(sample_rate=8000, max_duration=0.25)
         clips = [np.full(500, 0.5), np.ones(3000), np.zeros(0)]

@@ -13,6 +13,18 @@ def images(n):
 
 
 class CaptionPreprocessorTest(TestCase):
+    def test_preprocessing_layer_contract(self):
+        x, y, weights = self.run_preprocessing_layer_test(
+            CaptionPreprocessor,
+            {"vocabulary": VOCAB, "sequence_length": 4},
+            {
+                "images": np.zeros((2, 4, 4, 3), "uint8"),
+                "text": ["a red circle", "red"],
+            },
+        )
+        self.assertEqual(x["token_ids"].shape, (2, 4))
+        self.assertEqual(weights.sum(axis=1).tolist(), [4.0, 2.0])
+
     def test_teacher_forcing(self):
         preprocessor = CaptionPreprocessor(VOCAB, sequence_length=5)
         x, y, weights = preprocessor(

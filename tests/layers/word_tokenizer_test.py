@@ -9,6 +9,14 @@ VOCAB = ["[PAD]", "[UNK]", "[START]", "[END]", "a", "red", "circle", ",", "."]
 
 
 class WordTokenizerTest(TestCase):
+    def test_preprocessing_layer_contract(self):
+        out = self.run_preprocessing_layer_test(
+            WordTokenizer,
+            {"vocabulary": VOCAB, "sequence_length": 5},
+            ["A red, BLUE circle.", "", "red"],
+        )
+        self.assertEqual(out["token_ids"].shape, (3, 5))
+
     def test_tokenize_pads_and_masks(self):
         tokenizer = WordTokenizer(VOCAB, sequence_length=6)
         out = tokenizer(["A red, BLUE circle.", ""])

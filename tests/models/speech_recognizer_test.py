@@ -8,7 +8,6 @@ from keras import ops
 import keras_mm
 from keras_mm.layers.speech_preprocessor import SpeechPreprocessor
 from keras_mm.models.speech_recognizer import BlankPadding
-from keras_mm.models.speech_recognizer import CTCLoss
 from keras_mm.models.speech_recognizer import SpeechRecognizer
 from tests.test_case import TestCase
 
@@ -82,6 +81,7 @@ class SpeechPreprocessorTest(TestCase):
 
 
 class CTCLossTest(TestCase):
+    # `keras.losses.CTC` counts padding with the blank (0) out of a target.
     def test_blank_padding_leaves_the_loss_of_each_clip(self):
         rng = np.random.default_rng(0)
         logits = rng.normal(size=(2, 10, 4)).astype("float32")
@@ -89,7 +89,7 @@ class CTCLossTest(TestCase):
         mask = np.arange(10)[None] < lengths[:, None]
         targets = np.array([[1, 2, 1, 0], [3, 3, 0, 0]], "int32")
         padded = BlankPadding()(logits, mask)
-        loss = CTCLoss(reduction=None)(targets, padded)
+        loss = keras.losses.CTC(reduction=None)(targets, padded)
         for row in range(2):
             own = ops.ctc_loss(
                 targets[row : row + 1, : (targets[row] > 0).sum()],
@@ -269,12 +269,34 @@ class SpeechRecognizerTest(TestCase):
         self.assertEqual(revived.get_config(), config)
         self.assertEqual(revived.num_steps, model.num_steps)
         self.assertTrue(revived.features.normalize)
-        # A config saved before `normalize_features` existed loads as it
-        # was trained: without it.
-        del config["normalize_features"]
-        legacy = SpeechRecognizer.from_config(config)
-        self.assertFalse(legacy.normalize_features)
-        self.assertFalse(legacy.features.normalize)
+
+    def test_one_front_end_from_the_audio_encoder(self):
+        encoder = keras_mm.encoders.audio(
+            sample_rate=SAMPLE_RATE,
+            max_duration=1.0,
+            num_mel_bins=16,
+            hidden_dim=16,
+            filters=4,
+        )
+        model = SpeechRecognizer(encoder, VOCABULARY, num_layers=1)
+        self.assertIs(model.encoder, encoder)
+        self.assertIn(model.features, encoder.network.layers)
+        self.assertEqual(model.hidden_dim, 16)
+        built = tiny_recognizer(spec_augment=True)
+        masks = [
+            layer
+            for layer in built.encoder.network.layers
+            if isinstance(layer, keras_mm.layers.SpecAugment)
+        ]
+        features = built.features
+        frames = (SAMPLE_RATE - features.frame_length) // features.frame_step
+        frames += 1
+        self.assertEqual(masks[0].max_time_mask, frames // 20)
+        with pytest.raises(ValueError, match="must be an audio encoder"):
+            SpeechRecognizer(
+                keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3)),
+                VOCABULARY,
+            )
 
     def test_revives_repeatedly_while_loading_shares_objects(self):
         # `load_model` shares objects by `id()`. Wrapping a fresh GRU in
