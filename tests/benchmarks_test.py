@@ -20,6 +20,10 @@ from benchmarks import recognizer_breakdown
 from benchmarks import speech_benchmark
 from tests.test_case import TestCase
 
+# Smoke tests of the benchmark scripts run once (the library calls they make
+# are tested on both backends elsewhere): under JAX, but the export
+# benchmark under TensorFlow, where exports need no child process.
+
 # A tiny fusion benchmark run, on the best encoders.
 TINY_FUSION = [
     "--num-samples",
@@ -35,6 +39,7 @@ TINY_FUSION = [
 ]
 
 
+@pytest.mark.one_backend
 class FusionBenchmarkTest(TestCase):
     @pytest.mark.slow
     def test_runs_tiny(self):
@@ -121,6 +126,7 @@ class FusionBenchmarkTest(TestCase):
             )
 
 
+@pytest.mark.one_backend
 class CaptionerGenerateSpeedTest(TestCase):
     @pytest.mark.slow
     def test_runs_tiny(self):
@@ -134,6 +140,7 @@ class CaptionerGenerateSpeedTest(TestCase):
         self.assertGreater(beam, 0)
 
 
+@pytest.mark.one_backend
 class SpeechBenchmarkTest(TestCase):
     @pytest.mark.slow
     def test_runs_tiny(self):
@@ -173,6 +180,7 @@ class SpeechBenchmarkTest(TestCase):
         self.assertBetween(accuracy, 0.0, 1.0)
 
 
+@pytest.mark.one_backend
 class PairedFusionBenchmarkTest(TestCase):
     @pytest.mark.slow
     def test_runs_tiny(self):
@@ -237,6 +245,7 @@ class PairedFusionBenchmarkTest(TestCase):
         self.assertTrue(all(id(w) in owned for w in encoder.weights))
 
 
+@pytest.mark.tf_only
 class ExportBenchmarkTest(TestCase):
     @pytest.mark.slow
     def test_runs_tiny(self):
@@ -266,6 +275,7 @@ class ExportBenchmarkTest(TestCase):
             self.assertIn("| speech recognizer |", f.read())
 
 
+@pytest.mark.one_backend
 class OverheadBenchmarkTest(TestCase):
     @pytest.mark.slow
     def test_runs_tiny(self):
@@ -280,7 +290,7 @@ class OverheadBenchmarkTest(TestCase):
             self.assertEqual(hand["class"], "Functional")
             self.assertIn(
                 ours["class"],
-                ("Captioner", "PipelineModel", "SpeechRecognizer"),
+                ("Captioner", "MultimodalClassifier", "SpeechRecognizer"),
             )
             for side in (hand, ours):
                 self.assertLen(side["ms_per_step"], 2)  # --tiny: 2 rounds.
@@ -311,6 +321,7 @@ class OverheadBenchmarkTest(TestCase):
         self.assertEqual(len(written["results"]), 3)
 
 
+@pytest.mark.one_backend
 class HardwareBenchmarkTest(TestCase):
     @pytest.mark.slow
     def test_runs_tiny(self):
@@ -338,6 +349,7 @@ class HardwareBenchmarkTest(TestCase):
             self.assertEqual(json.load(f), rows)
 
 
+@pytest.mark.one_backend
 class InputPipelineBenchmarkTest(TestCase):
     @pytest.mark.slow
     def test_runs_tiny(self):
@@ -355,6 +367,7 @@ class InputPipelineBenchmarkTest(TestCase):
         self.assertGreater(decoded, 0)
 
 
+@pytest.mark.one_backend
 class RecognizerBreakdownTest(TestCase):
     @pytest.mark.slow
     def test_runs_tiny(self):

@@ -55,6 +55,7 @@ class DemoTest(TestCase):
         self.assertEqual(len(captions), 3)
         self.assertTrue(all(isinstance(c, str) for c in captions))
 
+    @pytest.mark.backend_independent
     def test_bad_arguments_exit_with_a_message(self):
         errors = io.StringIO()
         for argv in (

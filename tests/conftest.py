@@ -35,11 +35,15 @@ def pytest_collection_modifyitems(config, items):
     run_extra_large = config.getoption("--run_extra_large")
     backend = keras.backend.backend()
     if backend != "jax":
-        # Tests of code that runs no model (datasets, metrics, the import
-        # graph) give the same result on every backend: run them once, in
-        # the JAX suite.
+        # Run once, in the JAX suite: tests of code that runs no model
+        # (datasets, metrics, the import graph, argument parsing), and the
+        # notebooks (JAX is their default backend) and benchmark smoke
+        # tests, whose library calls other tests cover on both backends.
         once = [
-            item for item in items if "backend_independent" in item.keywords
+            item
+            for item in items
+            if "backend_independent" in item.keywords
+            or "one_backend" in item.keywords
         ]
         if once:
             config.hook.pytest_deselected(items=once)

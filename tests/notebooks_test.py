@@ -15,6 +15,7 @@ NOTEBOOKS = sorted(
 
 
 @pytest.mark.slow
+@pytest.mark.one_backend  # JAX, the notebooks' default backend.
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
 def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_MM_SMALL", "1")

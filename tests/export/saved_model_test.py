@@ -105,42 +105,6 @@ def classifier(**kwargs):
 
 class SavedModelTest(TestCase):
     @pytest.mark.slow
-    def test_three_modality_classifier_serves_raw_inputs(self):
-        model = classifier(fusion="cross_attention", allow_missing=["text"])
-        x = inputs()
-        root = os.path.join(self.get_temp_dir(), "classifier")
-        path = keras_mm.export.saved_model(model, root)
-        self.assertEqual(path, os.path.join(root, "1"))
-        self.assertTrue(os.path.isfile(os.path.join(path, "saved_model.pb")))
-        # Left alone: only the version directory, no staging leftovers.
-        self.assertEqual(os.listdir(root), ["1"])
-        self.assertLess(keras_mm.export.verify(path, model, x), 1e-4)
-        self.assertLess(
-            keras_mm.export.verify(path, model, x, signature="encoded_images"),
-            1e-4,
-        )
-        without_text = {k: v for k, v in x.items() if k != "text"}
-        self.assertLess(
-            keras_mm.export.verify(
-                path, model, without_text, signature="without_text"
-            ),
-            1e-4,
-        )
-        # The empty text (row 3) counts as missing, in Keras and served.
-        # A request of the wrong dtype says what to send.
-        bad = dict(x, images=x["images"].astype("float32"))
-        with self.assertRaisesRegex(ValueError, "must be uint8"):
-            keras_mm.export.verify(path, model, bad)
-        # The next export is version 2; version 1 is never overwritten
-        # without `overwrite=True`.
-        with self.assertRaisesRegex(ValueError, "already exists"):
-            keras_mm.export.saved_model(model, path)
-        self.assertEqual(
-            keras_mm.export.saved_model(model, root),
-            os.path.join(root, "2"),
-        )
-
-    @pytest.mark.slow
     def test_keras_hub_tokenizer_serves_token_ids(self):
         backbone, tokenizer = tiny_bert()
         model = keras_mm.build_classifier(
@@ -188,6 +152,7 @@ class SavedModelTest(TestCase):
             keras_mm.export.verify(self.get_temp_dir(), None, {})
 
 
+@pytest.mark.backend_independent
 class LayoutTest(TestCase):
     def test_version_path(self):
         root = os.path.join(self.get_temp_dir(), "model")

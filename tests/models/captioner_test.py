@@ -284,11 +284,6 @@ class CaptionerTest(TestCase):
         self.assertEqual(revived.get_config(), config)
         self.assertEqual(tiny_captioner(hidden_dim=8).intermediate_dim, 32)
 
-    @pytest.mark.slow
-    def test_load_under_the_other_backend(self):
-        model = tiny_captioner()
-        self.run_cross_backend_test(model, model_inputs(model), mode="call")
-
     def test_bad_images(self):
         model = tiny_captioner()
         with pytest.raises(

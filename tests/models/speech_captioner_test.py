@@ -179,11 +179,6 @@ class SpeechCaptionerTest(TestCase):
             model.get_config(),
         )
 
-    @pytest.mark.slow
-    def test_load_under_the_other_backend(self):
-        model = tiny_speech_captioner()
-        self.run_cross_backend_test(model, model_inputs(model), mode="call")
-
     def test_bad_audio(self):
         model = tiny_speech_captioner()
         long_clip = np.zeros(SAMPLE_RATE, "float32")

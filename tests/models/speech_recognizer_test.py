@@ -224,13 +224,6 @@ class SpeechRecognizerTest(TestCase):
         ):
             model.transcribe([paths[0], "/nowhere/clip.wav"])
 
-    @pytest.mark.slow
-    def test_load_under_the_other_backend(self):
-        model = tiny_recognizer()
-        audio, _ = tone_data(2)
-        inputs = model.preprocessor(audio)
-        self.run_cross_backend_test(model, inputs, mode="call")
-
     def test_bad_inputs(self):
         model = tiny_recognizer()
         audio, texts = tone_data(3)

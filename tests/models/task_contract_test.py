@@ -37,8 +37,66 @@ def audio_captioner():
 
 def classifier_case():
     x = inputs()
-    model = classifier(fusion="cross_attention")
+    model = classifier(fusion="cross_attention", allow_missing=["text"])
     return model, x, (x, np.array([0, 1, 2, 0])), x
+
+
+def check_classifier_signatures(test, model, path):
+    """Encoded images, a missing input, a bad request, versions."""
+    x = inputs()
+    test.assertLess(
+        keras_mm.export.verify(path, model, x, signature="encoded_images"),
+        1e-4,
+    )
+    without_text = {k: v for k, v in x.items() if k != "text"}
+    test.assertLess(
+        keras_mm.export.verify(
+            path, model, without_text, signature="without_text"
+        ),
+        1e-4,
+    )
+    # A request of the wrong dtype says what to send.
+    bad = dict(x, images=x["images"].astype("float32"))
+    with test.assertRaisesRegex(ValueError, "must be uint8"):
+        keras_mm.export.verify(path, model, bad)
+    # Left alone: only the version directory, no staging leftovers. The
+    # next export is version 2; version 1 is never overwritten without
+    # `overwrite=True`.
+    root = os.path.dirname(path)
+    test.assertEqual(os.listdir(root), ["1"])
+    with test.assertRaisesRegex(ValueError, "already exists"):
+        keras_mm.export.saved_model(model, path)
+    test.assertEqual(
+        keras_mm.export.saved_model(model, root), os.path.join(root, "2")
+    )
+
+
+def check_classifier_tflite(test, model, path):
+    """A missing input, the runner in this process, and quantizations."""
+    x = inputs()
+    without_text = {k: v for k, v in x.items() if k != "text"}
+    test.assertLess(keras_mm.export.verify(path, model, without_text), 1e-3)
+    outputs = keras_mm.export.LiteRTModel(path)(x)
+    np.testing.assert_array_equal(
+        outputs["labels"], model.predict(x, verbose=0).argmax(-1)
+    )
+    size = os.path.getsize(path)
+    for quantization, tolerance in (
+        ("float16", 1e-2),
+        ("dynamic", 0.1),
+        ("int8", 0.2),
+    ):
+        quantized = keras_mm.export.tflite(
+            model,
+            path.replace(".tflite", f"_{quantization}.tflite"),
+            quantization=quantization,
+            representative_data=x,
+        )
+        test.assertLess(os.path.getsize(quantized), size)
+        difference = keras_mm.export.verify(
+            quantized, model, x, tolerance=tolerance
+        )
+        test.assertGreater(difference, 0.0)  # It is quantized.
 
 
 def image_captioner_case():
@@ -67,8 +125,12 @@ def check_padded_clips(test, model, path):
     test.assertEqual(runner(clips)["transcripts"], model.transcribe(clips))
 
 
-# Checks of one task's own output beyond the contract.
-EXTRA_TFLITE_CHECKS = {"speech_recognizer": check_padded_clips}
+# Checks of one task's own outputs beyond the contract.
+EXTRA_SAVED_MODEL_CHECKS = {"classifier": check_classifier_signatures}
+EXTRA_TFLITE_CHECKS = {
+    "classifier": check_classifier_tflite,
+    "speech_recognizer": check_padded_clips,
+}
 
 
 CASES = {
@@ -107,9 +169,12 @@ class TaskContractTest(TestCase):
         # core TensorFlow ops only (a stock TF Serving runs no XLA op).
         root = self.get_temp_dir()
         path = keras_mm.export.saved_model(model, os.path.join(root, name))
+        self.assertEqual(path, os.path.join(root, name, "1"))
         self.assertLess(keras_mm.export.verify(path, model, sample), 1e-4)
         xla = sorted(op for op in saved_model_ops(path) if "Xla" in op)
         self.assertEqual(xla, [])
+        if name in EXTRA_SAVED_MODEL_CHECKS:
+            EXTRA_SAVED_MODEL_CHECKS[name](self, model, path)
 
         # TFLite: the same outputs from the LiteRT interpreter alone.
         path = keras_mm.export.tflite(model, os.path.join(root, "m.tflite"))

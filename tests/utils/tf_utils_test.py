@@ -85,7 +85,7 @@ class WithoutTensorFlowTest(TestCase):
         )
         self.assertEqual(result.returncode, 0, result.stderr[-3000:])
         self.assertIn(
-            "ERROR: `PipelineModel.fit` on raw inputs needs TensorFlow",
+            "ERROR: `MultimodalClassifier.fit` on raw inputs needs TensorFlow",
             result.stdout,
         )
         self.assertIn("keras-mm[tensorflow]", result.stdout)
