@@ -17,6 +17,9 @@ MODULES = sorted(
 )
 
 
+# Once, under JAX: the examples document; the tests of each module run
+# them on both backends.
+@pytest.mark.one_backend
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     module = importlib.import_module(name)

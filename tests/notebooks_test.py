@@ -12,11 +12,24 @@ NOTEBOOKS = sorted(
         os.path.join(os.path.dirname(__file__), "..", "notebooks", "*.ipynb")
     )
 )
+# Each notebook runs once: under JAX, their default backend, except the
+# export notebook, whose exports from JAX each start a TensorFlow child
+# process (which the export tests cover on both backends): under
+# TensorFlow, as its backend cell allows.
+PARAMS = [
+    pytest.param(
+        path,
+        marks=pytest.mark.tf_only
+        if "export_and_serve" in path
+        else pytest.mark.one_backend,
+        id=os.path.basename(path),
+    )
+    for path in NOTEBOOKS
+]
 
 
 @pytest.mark.slow
-@pytest.mark.one_backend  # JAX, the notebooks' default backend.
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+@pytest.mark.parametrize("path", PARAMS)
 def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_MM_SMALL", "1")
     # The kernel's own inline backend, as users have it, so figures that

@@ -220,7 +220,8 @@ class TestCase(parameterized.TestCase):
         self.assertAllClose(
             task.predict(raw_inputs, verbose=0),
             task(x, training=False),
-            atol=1e-5,
+            atol=1e-4,
+            rtol=1e-5,
         )
         fit_args = (raw_inputs,) if labels is None else (raw_inputs, labels)
         history = task.fit(*fit_args, epochs=1, verbose=0)

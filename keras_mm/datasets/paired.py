@@ -4,6 +4,8 @@ import string
 
 import numpy as np
 
+from keras_mm.datasets.cache import cached
+from keras_mm.datasets.cache import check_cache_dir
 from keras_mm.datasets.scenes import COLOURS
 from keras_mm.datasets.scenes import HELD_OUT
 from keras_mm.datasets.scenes import MIN_IMAGE_SIZE
@@ -17,8 +19,6 @@ from keras_mm.datasets.spoken import MIN_NUM_SAMPLES
 from keras_mm.datasets.spoken import SLOTS
 from keras_mm.datasets.spoken import SPLITS
 from keras_mm.datasets.spoken import cache_path
-from keras_mm.datasets.spoken import cached
-from keras_mm.datasets.spoken import check_cache_dir
 from keras_mm.datasets.spoken import check_synthesis
 from keras_mm.datasets.spoken import choice
 from keras_mm.datasets.spoken import fill

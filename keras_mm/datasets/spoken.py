@@ -8,14 +8,15 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import wave
-import zipfile
 
 import keras
 import numpy as np
 
 from keras_mm.data.audio_io import resample
+from keras_mm.datasets.cache import SPLITS
+from keras_mm.datasets.cache import cached
+from keras_mm.datasets.cache import check_cache_dir
 from keras_mm.datasets.scenes import COLOURS
 from keras_mm.datasets.scenes import SHAPES
 from keras_mm.utils.validation import check_integers
@@ -26,7 +27,6 @@ COMMANDS = tuple("yes no up down left right on off stop go".split())
 WORDS = DIGITS + COMMANDS + COLOURS + SHAPES
 INTENTS = ("describe", "move", "lights", "count", "query", "dial")
 ALPHABET = tuple("abcdefghijklmnopqrstuvwxyz '")
-SPLITS = ("train", "validation", "test")
 # espeak-ng languages (accents); every split uses all of them.
 ACCENTS = tuple(
     "en-gb en-us en-gb-scotland en-gb-x-rp en-gb-x-gbclan en-gb-x-gbcwmd "
@@ -491,14 +491,6 @@ def check_synthesis(sample_rate, seed, noise_snr_db):
     return seed, None if noise_snr_db is None else float(noise_snr_db)
 
 
-def check_cache_dir(cache_dir):
-    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
-        raise ValueError(
-            "`cache_dir` must be None or a path. "
-            f"Received: cache_dir={cache_dir!r}"
-        )
-
-
 def _check_espeak():
     if shutil.which("espeak-ng") is None:
         raise RuntimeError(
@@ -547,63 +539,3 @@ def cache_path(
     noise = "none" if snr is None else f"{snr:g}"
     name = f"{prefix}-n{num_samples}-{sample_rate}hz-seed{seed}-snr{noise}"
     return os.path.join(os.fspath(cache_dir), f"{name}-{digest}.npz")
-
-
-def cached(path, keys, sample_rate, build):
-    """Loads the dataset at `path`, else calls `build()` and saves it there.
-
-    Every split of the dataset holds `keys` and `"sample_rate"`; `"audio"`
-    is a list of 1-D arrays, lists hold str, the others are arrays.
-    """
-    if os.path.isfile(path):
-        try:
-            return _load(path, keys, sample_rate)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass  # An unreadable cache file is made again.
-    data = build()
-    _save(path, data)
-    return data
-
-
-def _save(path, data):
-    """Writes `data` to `path` atomically: a temporary file, then a rename."""
-    arrays = {}
-    for split, values in data.items():
-        for key, value in values.items():
-            if key == "audio":
-                arrays[f"{split}_audio"] = np.concatenate(value)
-                arrays[f"{split}_lengths"] = np.array(
-                    [len(a) for a in value], "int64"
-                )
-            elif isinstance(value, np.ndarray):
-                arrays[f"{split}_{key}"] = value
-            elif key != "sample_rate":
-                arrays[f"{split}_{key}"] = np.array(value, str)
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        os.remove(temporary)
-        raise
-
-
-def _load(path, keys, sample_rate):
-    data = {}
-    with np.load(path, allow_pickle=False) as arrays:
-        for split in SPLITS:
-            values = {}
-            for key in keys:
-                if key == "audio":
-                    ends = np.cumsum(arrays[f"{split}_lengths"])
-                    audio = np.split(arrays[f"{split}_audio"], ends[:-1])
-                    values[key] = [a.copy() for a in audio]
-                else:
-                    array = arrays[f"{split}_{key}"]
-                    strings = array.dtype.kind == "U"
-                    values[key] = array.tolist() if strings else array
-            data[split] = dict(values, sample_rate=sample_rate)
-    return data

@@ -1,6 +1,7 @@
 import json
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 
@@ -159,6 +160,20 @@ class CaptionerTest(TestCase):
         second = model.generate(images, sampler="top_k", k=8, seed=3)
         self.assertEqual(first, second)
         self.assertEqual(model.generate(images[:0]), [])
+
+    def test_generate_takes_a_keras_hub_sampler(self):
+        model = tiny_captioner()
+        images = random_images(3)
+        self.assertEqual(
+            model.generate(images, sampler=keras_hub.samplers.GreedySampler()),
+            model.generate(images),
+        )
+        sampler = keras_hub.samplers.TopKSampler(k=4)
+        first = model.generate(images, sampler=sampler, seed=5)
+        self.assertEqual(model.generate(images, sampler=sampler, seed=5), first)
+        self.assertLen(first, 3)
+        with pytest.raises(ValueError, match="keras_hub.samplers.Sampler"):
+            model.generate(images, sampler="nucleus")
 
     def test_generate_compiles_once_per_setting(self):
         model = tiny_captioner()

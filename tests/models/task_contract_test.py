@@ -42,7 +42,7 @@ def classifier_case():
 
 
 def check_classifier_signatures(test, model, path):
-    """Encoded images, a missing input, a bad request, versions."""
+    """Encoded images, a missing input, a bad request."""
     x = inputs()
     test.assertLess(
         keras_mm.export.verify(path, model, x, signature="encoded_images"),
@@ -59,20 +59,14 @@ def check_classifier_signatures(test, model, path):
     bad = dict(x, images=x["images"].astype("float32"))
     with test.assertRaisesRegex(ValueError, "must be uint8"):
         keras_mm.export.verify(path, model, bad)
-    # Left alone: only the version directory, no staging leftovers. The
-    # next export is version 2; version 1 is never overwritten without
-    # `overwrite=True`.
-    root = os.path.dirname(path)
-    test.assertEqual(os.listdir(root), ["1"])
-    with test.assertRaisesRegex(ValueError, "already exists"):
-        keras_mm.export.saved_model(model, path)
-    test.assertEqual(
-        keras_mm.export.saved_model(model, root), os.path.join(root, "2")
-    )
+    # Left alone: only the version directory, no staging leftovers.
+    test.assertEqual(os.listdir(os.path.dirname(path)), ["1"])
 
 
 def check_classifier_tflite(test, model, path):
-    """A missing input, the runner in this process, and quantizations."""
+    """A missing input, the runner in this process, and int8 quantization
+    (calibrated on raw examples, which reach a TensorFlow child process
+    from JAX through a file; `dynamic` is in the README example)."""
     x = inputs()
     without_text = {k: v for k, v in x.items() if k != "text"}
     test.assertLess(keras_mm.export.verify(path, model, without_text), 1e-3)
@@ -80,23 +74,15 @@ def check_classifier_tflite(test, model, path):
     np.testing.assert_array_equal(
         outputs["labels"], model.predict(x, verbose=0).argmax(-1)
     )
-    size = os.path.getsize(path)
-    for quantization, tolerance in (
-        ("float16", 1e-2),
-        ("dynamic", 0.1),
-        ("int8", 0.2),
-    ):
-        quantized = keras_mm.export.tflite(
-            model,
-            path.replace(".tflite", f"_{quantization}.tflite"),
-            quantization=quantization,
-            representative_data=x,
-        )
-        test.assertLess(os.path.getsize(quantized), size)
-        difference = keras_mm.export.verify(
-            quantized, model, x, tolerance=tolerance
-        )
-        test.assertGreater(difference, 0.0)  # It is quantized.
+    quantized = keras_mm.export.tflite(
+        model,
+        path.replace(".tflite", "_int8.tflite"),
+        quantization="int8",
+        representative_data=x,
+    )
+    test.assertLess(os.path.getsize(quantized), os.path.getsize(path))
+    difference = keras_mm.export.verify(quantized, model, x, tolerance=0.2)
+    test.assertGreater(difference, 0.0)  # It is quantized.
 
 
 def image_captioner_case():

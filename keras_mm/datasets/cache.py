@@ -1,0 +1,78 @@
+"""The on-disk cache of the built-in datasets: one `.npz` file a dataset,
+written atomically, read back as it was built."""
+
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+SPLITS = ("train", "validation", "test")
+
+
+def check_cache_dir(cache_dir):
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise ValueError(
+            "`cache_dir` must be None or a path. "
+            f"Received: cache_dir={cache_dir!r}"
+        )
+
+
+def cached(path, keys, sample_rate, build):
+    """Loads the dataset at `path`, else calls `build()` and saves it there.
+
+    Every split of the dataset holds `keys` and `"sample_rate"`; `"audio"`
+    is a list of 1-D arrays, lists hold str, the others are arrays.
+    """
+    if os.path.isfile(path):
+        try:
+            return _load(path, keys, sample_rate)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # An unreadable cache file is made again.
+    data = build()
+    _save(path, data)
+    return data
+
+
+def _save(path, data):
+    """Writes `data` to `path` atomically: a temporary file, then a rename."""
+    arrays = {}
+    for split, values in data.items():
+        for key, value in values.items():
+            if key == "audio":
+                arrays[f"{split}_audio"] = np.concatenate(value)
+                arrays[f"{split}_lengths"] = np.array(
+                    [len(a) for a in value], "int64"
+                )
+            elif isinstance(value, np.ndarray):
+                arrays[f"{split}_{key}"] = value
+            elif key != "sample_rate":
+                arrays[f"{split}_{key}"] = np.array(value, str)
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        os.remove(temporary)
+        raise
+
+
+def _load(path, keys, sample_rate):
+    data = {}
+    with np.load(path, allow_pickle=False) as arrays:
+        for split in SPLITS:
+            values = {}
+            for key in keys:
+                if key == "audio":
+                    ends = np.cumsum(arrays[f"{split}_lengths"])
+                    audio = np.split(arrays[f"{split}_audio"], ends[:-1])
+                    values[key] = [a.copy() for a in audio]
+                else:
+                    array = arrays[f"{split}_{key}"]
+                    strings = array.dtype.kind == "U"
+                    values[key] = array.tolist() if strings else array
+            data[split] = dict(values, sample_rate=sample_rate)
+    return data
