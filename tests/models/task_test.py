@@ -26,6 +26,19 @@ def tiny_captioner():
     )
 
 
+def tiny_recognizer(**kwargs):
+    return keras_mm.build_speech_recognizer(
+        list("ab "),
+        sample_rate=8000,
+        max_duration=0.5,
+        num_mel_bins=16,
+        hidden_dim=8,
+        num_layers=1,
+        filters=4,
+        **kwargs,
+    )
+
+
 def tiny_classifier(**kwargs):
     return keras_mm.build_classifier(
         {
@@ -136,16 +149,7 @@ class TaskCompileTest(TestCase):
         self.assertIsInstance(
             captioner.loss, keras.losses.SparseCategoricalCrossentropy
         )
-        recognizer = keras_mm.build_speech_recognizer(
-            list("ab "),
-            sample_rate=8000,
-            max_duration=0.5,
-            num_mel_bins=16,
-            hidden_dim=8,
-            num_layers=1,
-            filters=4,
-            learning_rate=5e-3,
-        )
+        recognizer = tiny_recognizer(learning_rate=5e-3)
         recognizer.compile()
         self.assertIsInstance(recognizer.loss, keras.losses.CTC)
         self.assertAllClose(recognizer.optimizer.learning_rate, 5e-3)
@@ -208,15 +212,7 @@ class PresetTest(TestCase):
         self.assertEqual(restored.learning_rate, model.learning_rate)
 
     def test_recognizer_round_trip(self):
-        model = keras_mm.build_speech_recognizer(
-            list("ab "),
-            sample_rate=8000,
-            max_duration=0.5,
-            num_mel_bins=16,
-            hidden_dim=8,
-            num_layers=1,
-            filters=4,
-        )
+        model = tiny_recognizer()
         audio = np.ones((1, 3000), "float32") * 0.1
         self.run_preset_test(model, audio, other_backend=False)
 
