@@ -1,7 +1,6 @@
 """SavedModels for TF Serving, from a model of any backend."""
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -12,6 +11,7 @@ import keras
 from keras_mm.export.signatures import core_slice_updates
 from keras_mm.export.signatures import serving_functions
 from keras_mm.models.task import ExportWarning
+from keras_mm.utils.files import write_atomically
 from keras_mm.utils.tf_utils import require_tensorflow
 
 
@@ -38,27 +38,6 @@ def version_path(path, overwrite=False):
         )
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{path} exists and is not a directory.")
-    return path
-
-
-def write_atomically(path, write, overwrite=False):
-    """Calls `write(directory)` on a fresh directory beside `path`, then
-    moves it to `path`: a failed write leaves nothing, and an existing
-    `path` is replaced only once the new one is complete."""
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".staging-", dir=parent)
-    try:
-        target = os.path.join(staging, "artifact")
-        write(target)
-        if os.path.exists(path):
-            if not overwrite:
-                raise ValueError(f"{path} appeared during the export.")
-            old = os.path.join(staging, "replaced")
-            os.rename(path, old)
-        os.rename(target, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 

@@ -3,9 +3,7 @@
 import datetime
 import json
 import os
-import shutil
 import socket
-import tempfile
 import urllib.parse
 
 import keras
@@ -16,6 +14,7 @@ from keras_mm.api_export import keras_mm_export
 from keras_mm.base.pipeline_model import PipelineModel
 from keras_mm.layers.image_preprocessing import image_shapes
 from keras_mm.optimizers import Adam
+from keras_mm.utils.files import write_atomically
 from keras_mm.version import __version__
 
 CONFIG_FILE = "config.json"
@@ -194,35 +193,6 @@ def _preset_file(preset, name):
             f"The preset {preset!r} has no {name} ({error}). Pass a preset "
             "that `save_to_preset` wrote."
         ) from None
-
-
-def _write_directory(path, write, overwrite):
-    """Calls `write(directory)` on a fresh directory beside `path`, then
-    puts it in place: a failed write leaves `path` as it was."""
-    path = os.path.abspath(os.fspath(path))
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"{path} exists and is not a directory.")
-    if os.path.isdir(path) and os.listdir(path) and not overwrite:
-        raise ValueError(
-            f"The directory {path} is not empty ({len(os.listdir(path))} "
-            "entries). Choose an empty or new directory, or pass "
-            "`overwrite=True` to replace it."
-        )
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".staging-", dir=parent)
-    try:
-        write(staging)
-        if os.path.exists(path):
-            old = tempfile.mkdtemp(prefix=".replaced-", dir=parent)
-            os.rename(path, os.path.join(old, "preset"))
-            os.rename(staging, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return path
 
 
 @keras_mm_export
@@ -411,6 +381,7 @@ class Task(PipelineModel):
         """
 
         def write(directory):
+            os.makedirs(directory)
             config = keras.saving.serialize_keras_object(self)
             config.pop("compile_config", None)
             config.pop("build_config", None)
@@ -436,7 +407,17 @@ class Task(PipelineModel):
                 if not os.listdir(assets):  # Its vocabulary is in config.
                     os.removedirs(assets)
 
-        return _write_directory(preset_dir, write, overwrite)
+        path = os.path.abspath(os.fspath(preset_dir))
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ValueError(f"{path} exists and is not a directory.")
+        if os.path.isdir(path) and os.listdir(path) and not overwrite:
+            raise ValueError(
+                f"The directory {path} is not empty ({len(os.listdir(path))} "
+                "entries). Choose an empty or new directory, or pass "
+                "`overwrite=True` to replace it."
+            )
+        # An empty directory is replaced too.
+        return write_atomically(path, write, overwrite=True)
 
     @classmethod
     def from_preset(cls, preset):

@@ -13,7 +13,7 @@ import pytest
 import keras_mm
 from keras_mm import cli
 from keras_mm.export.saved_model import version_path
-from keras_mm.export.saved_model import write_atomically
+from keras_mm.utils.files import write_atomically
 from tests.encoders.text_test import tiny_bert
 from tests.test_case import TestCase
 
