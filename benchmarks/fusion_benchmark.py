@@ -134,7 +134,7 @@ def run_one(data, iid, vocab, inputs, fusion, args, objects=False):
             "text": data["train"]["captions"],
         }
         captioner = keras_mm.build_captioner(
-            image_encoder=encoders["images"],
+            encoders["images"],
             vocabulary=keras_mm.encoders.text_vocabulary(
                 captions["text"], vocabulary_size=200
             ),

@@ -11,7 +11,6 @@ from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.image_preprocessing import image_shapes
 from keras_mm.layers.missing_modalities import MissingModalities
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
-from keras_mm.models.caption_inputs import one_encoder
 from keras_mm.models.captioner import Captioner
 from keras_mm.models.multimodal_classifier import MultimodalClassifier
 from keras_mm.models.speech_recognizer import SpeechRecognizer
@@ -278,7 +277,6 @@ def build_captioner(
     num_encoder_layers=0,
     learning_rate=1e-3,
     name="captioner",
-    image_encoder=None,
 ):
     """Builds a compiled captioner: images (or speech) to text.
 
@@ -331,7 +329,6 @@ def build_captioner(
             `keras.optimizers.schedules.LearningRateSchedule`, such as
             `CosineDecay`. Adam's learning rate. Defaults to `1e-3`.
         name: str. Defaults to `"captioner"`.
-        image_encoder: the former name of `encoder`, still accepted.
 
     Returns:
         A compiled `keras_mm.models.Captioner`.
@@ -353,7 +350,6 @@ def build_captioner(
     >>> len(model.generate(images, sampler="beam", num_beams=2))
     3
     """
-    encoder = one_encoder(encoder, image_encoder)
     if isinstance(encoder, str):
         encoder = image_encoder_from_name(encoder)
     elif not isinstance(encoder, Encoder):

@@ -83,7 +83,7 @@ def train_captioner(
     )
     steps = epochs * -(-len(train["captions"]) // batch_size)
     captioner = build_captioner(
-        image_encoder=encoders.image(
+        encoders.image(
             "cnn_small", image_shape=(image_size, image_size, 3)
         ),
         vocabulary=vocabulary,

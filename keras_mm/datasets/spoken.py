@@ -1,22 +1,15 @@
 """Spoken words and sentences synthesised with espeak-ng, split by voice."""
 
-import concurrent.futures
-import functools
 import hashlib
-import io
 import os
-import re
-import shutil
-import subprocess
-import wave
 
-import keras
 import numpy as np
 
-from keras_mm.data.audio_io import resample
 from keras_mm.datasets.cache import SPLITS
 from keras_mm.datasets.cache import cached
 from keras_mm.datasets.cache import check_cache_dir
+from keras_mm.datasets.espeak import check_espeak
+from keras_mm.datasets.espeak import synthesise_all
 from keras_mm.datasets.scenes import COLOURS
 from keras_mm.datasets.scenes import SHAPES
 from keras_mm.utils.validation import check_integers
@@ -60,7 +53,6 @@ _PITCH = (30, 70)  # 0-99
 _WORD_GAP = (0, 5)  # tens of milliseconds
 _SILENCE_SECONDS = (0.05, 0.35)
 _PEAK = (0.3, 0.9)
-_PROGRESS_BAR_MIN_SAMPLES = 200
 _GRAMMAR = {
     "describe": (
         "{count} {size} {colour} {plural} are {where}",
@@ -227,7 +219,7 @@ def spoken(
             for split in SPLITS
         }
         everything = [plan for split in SPLITS for plan in plans[split]]
-        audio = iter(_synthesise_all(everything))
+        audio = iter(synthesise_all(everything))
         return {
             split: {
                 "audio": [next(audio) for _ in plans[split]],
@@ -318,7 +310,7 @@ def speak(texts, split="train", sample_rate=16000, seed=0, noise_snr_db=20):
         _plan(text, voice, sample_rate, snr, rng)
         for text, voice in zip(texts, voices)
     ]
-    return _synthesise_all(plans), voices
+    return synthesise_all(plans), voices
 
 
 def choice(rng, options):
@@ -369,7 +361,11 @@ def _plan_split(split, n, kind, sample_rate, snr, rng):
             WORDS[label] if kind == "words" else _sentence(INTENTS[label], rng)
         )
         plan = _plan(text, voice, sample_rate, snr, rng)
-        plans.append(dict(plan, label=label, max_seconds=MAX_SECONDS))
+        # The speech itself must leave room for the shortest silences.
+        room = MAX_SECONDS - 2 * _SILENCE_SECONDS[0]
+        plans.append(
+            dict(plan, label=label, max_seconds=MAX_SECONDS, room=room)
+        )
     return plans
 
 
@@ -388,88 +384,6 @@ def _plan(text, voice, sample_rate, snr, rng):
         "noise_seed": int(rng.integers(2**31)),
         "sample_rate": sample_rate,
     }
-
-
-def _synthesise_all(plans):
-    """Renders the plans in parallel; returns the waveforms in order."""
-    progress = None
-    if len(plans) >= _PROGRESS_BAR_MIN_SAMPLES:
-        progress = keras.utils.Progbar(len(plans), unit_name="utterance")
-    workers = max(1, min(os.cpu_count() or 1, len(plans)))
-    audio = []
-    with concurrent.futures.ThreadPoolExecutor(workers) as executor:
-        for waveform in executor.map(_render, plans):
-            audio.append(waveform)
-            if progress is not None:
-                progress.update(len(audio))
-    return audio
-
-
-def _render(plan):
-    """One utterance: speech, resampled, scaled, padded, with noise."""
-    sample_rate = plan["sample_rate"]
-    speed, silences = plan["speed"], plan["silences"]
-    limit = plan.get("max_seconds")
-    for _ in range(4):
-        speech, rate = _synthesise(
-            plan["text"], plan["voice"], speed, plan["pitch"], plan["gap"]
-        )
-        seconds = len(speech) / rate
-        room = None if limit is None else limit - 2 * _SILENCE_SECONDS[0]
-        if room is None or seconds <= room:
-            break
-        # Too long: speak faster, in proportion, and try again.
-        speed = int(np.ceil(speed * seconds / room)) + 5
-    speech = resample(speech, rate, sample_rate)
-    speech *= plan["peak"] / max(float(np.abs(speech).max()), 1e-6)
-    if limit is not None:
-        # Shorten the silences so the whole clip lasts at most `limit`.
-        spare = max(limit - len(speech) / sample_rate, 0.0)
-        silences = silences * min(1.0, spare / float(np.sum(silences)))
-    lead, trail = (int(s * sample_rate) for s in silences)
-    waveform = np.pad(speech, (lead, trail))
-    if plan["snr"] is not None:
-        power = float(np.mean(np.square(speech, dtype="float64")))
-        scale = np.sqrt(power / 10.0 ** (plan["snr"] / 10.0))
-        noise = np.random.default_rng(plan["noise_seed"]).standard_normal(
-            waveform.shape[0]
-        )
-        waveform = waveform + (scale * noise).astype("float32")
-    return np.clip(waveform, -1.0, 1.0).astype("float32")
-
-
-def _synthesise(text, voice, speed=175, pitch=50, gap=0):
-    """Speaks `text` with espeak-ng; returns float32 samples and the rate."""
-    command = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch)]
-    command += ["-g", str(gap), "--stdout", text]
-    result = subprocess.run(command, capture_output=True, check=False)
-    if result.returncode != 0 or not result.stdout:
-        message = result.stderr.decode(errors="replace").strip()
-        raise RuntimeError(
-            f"espeak-ng failed to speak {text!r} with voice {voice!r}: "
-            f"{message or f'exit status {result.returncode}'}"
-        )
-    with wave.open(io.BytesIO(result.stdout)) as reader:
-        rate = reader.getframerate()
-        # espeak-ng streams, so the header's frame count is a placeholder.
-        frames = reader.readframes(reader.getnframes())
-    samples = np.frombuffer(frames, "<i2").astype("float32") / 32768.0
-    return samples, rate
-
-
-@functools.cache
-def _espeak_listing():
-    """The English languages and the voice variants espeak-ng knows."""
-
-    def listing(which):
-        result = subprocess.run(
-            ["espeak-ng", f"--voices={which}"], capture_output=True, text=True
-        )
-        return result.stdout.splitlines()[1:]
-
-    languages = {line.split()[1] for line in listing("en") if line.split()}
-    variants = set(re.findall(r"!v/(\S+)", "\n".join(listing("variant"))))
-    return languages, variants
 
 
 def check_synthesis(sample_rate, seed, noise_snr_db):
@@ -492,27 +406,9 @@ def check_synthesis(sample_rate, seed, noise_snr_db):
 
 
 def _check_espeak():
-    if shutil.which("espeak-ng") is None:
-        raise RuntimeError(
-            "`spoken` synthesises speech with the espeak-ng program, which "
-            "is not installed. Install it with `apt-get install espeak-ng` "
-            "(Debian, Ubuntu) or `brew install espeak-ng` (macOS)."
-        )
-    languages, variants = _espeak_listing()
-    missing = [a for a in ACCENTS if a not in languages]
-    missing += [
-        f"+{v}"
-        for split in SPLITS
-        for v in VARIANTS[split]
-        if v not in variants
-    ]
-    if missing:
-        raise RuntimeError(
-            f"This espeak-ng lacks the voices {missing}, which `spoken` "
-            "uses (an unknown variant would silently fall back to the "
-            "default voice). Install a complete espeak-ng, version 1.51 or "
-            "later, e.g. with `apt-get install espeak-ng`."
-        )
+    check_espeak(
+        ACCENTS, [v for split in SPLITS for v in VARIANTS[split]], "`spoken`"
+    )
 
 
 def cache_path(

@@ -23,18 +23,6 @@ def _check_no_labels(x, y):
         )
 
 
-def one_encoder(encoder, image_encoder):
-    """`encoder`, or `image_encoder` (its former name); not both."""
-    if image_encoder is not None:
-        if encoder is not None:
-            raise ValueError(
-                "Pass the encoder once: as `encoder` (or `image_encoder`, "
-                "its former name), not both."
-            )
-        encoder = image_encoder
-    return encoder
-
-
 def encoder_modality(encoder):
     """`"images"` or `"audio"`: what `encoder` takes; or a `ValueError`."""
     if not isinstance(encoder, Encoder):

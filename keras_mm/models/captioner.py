@@ -13,7 +13,6 @@ from keras_mm.models.beam_sampler import TopOneSampler
 from keras_mm.models.caption_inputs import check_training_inputs
 from keras_mm.models.caption_inputs import encoder_arrays
 from keras_mm.models.caption_inputs import encoder_modality
-from keras_mm.models.caption_inputs import one_encoder
 from keras_mm.models.caption_inputs import read_inputs
 from keras_mm.models.generation import check_generate_options
 from keras_mm.models.generation import decode_with_cache
@@ -59,12 +58,9 @@ class Captioner(Task):
     encoder's `max_duration` in the pipeline; clips longer than it are
     refused for training, since their transcripts would not match.
 
-    `generate(inputs)` returns captions as strings. Each step computes one
-    token: the encoder tokens and the cross-attention keys and values are
-    computed once per batch, and the self-attention keys and values are
-    cached (KerasHub's `CausalLM` pattern). The generation loop is compiled
-    once per sampler setting and input shape (`jax.jit`, or `tf.function`
-    with XLA) and reused.
+    `generate(inputs)` returns captions as strings, one token per step
+    with cached keys and values (KerasHub's `CausalLM` pattern; see
+    `keras_mm.models.generation`).
 
     Calling the model takes preprocessed tensors: `{"images": (batch,
     height, width, channels)` (or `"audio": float32 (batch, samples),
@@ -73,13 +69,9 @@ class Captioner(Task):
     sequence_length)}` and returns float32 logits `(batch, sequence_length,
     vocabulary_size)`.
 
-    Masking: `padding_mask` hides padded caption tokens from self-attention
-    (with the causal mask). All image tokens are attended to; audio tokens
-    over padding (after the end of a clip) are not.
-
-    dtype: every new layer follows `dtype` (or the global policy), and the
-    logits layer computes in float32, so `mixed_bfloat16` keeps logits,
-    softmax and loss in full precision.
+    `padding_mask` hides padded caption tokens from self-attention; audio
+    tokens over padding are not attended to. The logits are float32 under
+    any dtype policy (`mixed_bfloat16` keeps softmax and loss exact).
 
     `keras_mm.build_captioner` builds and compiles one.
 
@@ -101,7 +93,6 @@ class Captioner(Task):
             encoder tokens. Defaults to `0`.
         dtype: `None`, str or `keras.DTypePolicy`. Defaults to the global
             policy.
-        image_encoder: the former name of `encoder`, still accepted.
 
     Examples:
     >>> captions = ["a red circle", "a blue square"]
@@ -129,10 +120,8 @@ class Captioner(Task):
         dropout=0.1,
         num_encoder_layers=0,
         dtype=None,
-        image_encoder=None,
         **kwargs,
     ):
-        encoder = one_encoder(encoder, image_encoder)
         modality = encoder_modality(encoder)
         if vocabulary is None:
             raise ValueError(
@@ -320,9 +309,6 @@ class Captioner(Task):
             self, tokens, token_mask, sampler, max_length, num_beams
         )
 
-    def _encoder_arrays(self, inputs):
-        return encoder_arrays(inputs, self.preprocessor.input_preprocessor)
-
     def generate_token_ids(
         self, inputs, batch_size=32, seed=None, sample_rate=None, **options
     ):
@@ -336,7 +322,7 @@ class Captioner(Task):
         )
         if not len(inputs):
             return np.zeros((0, max_length + 1), "int32")
-        inputs = self._encoder_arrays(inputs)
+        inputs = encoder_arrays(inputs, self.preprocessor.input_preprocessor)
         function, sampler = generate_function(
             self, self._generate_functions, options, max_length
         )
@@ -376,9 +362,6 @@ class Captioner(Task):
           `"[END]"` included: `0` is plain beam search, larger values favour
           longer captions. A beam that ends keeps its score. With
           `num_beams=1` this is greedy search.
-
-        Inputs are processed `batch_size` at a time; each sampler setting
-        and input shape compiles the generation loop once.
 
         Args:
             inputs: what the encoder takes. Images: an array `(batch,
@@ -515,10 +498,8 @@ class Captioner(Task):
     def from_config(cls, config, custom_objects=None):
         # Deserialising consumes nested dicts: leave the caller's intact.
         config = copy.deepcopy(config)
-        # Files saved before audio encoders name the encoder `image_encoder`.
-        encoder = config.pop("image_encoder", None) or config["encoder"]
         config["encoder"] = keras.layers.deserialize(
-            encoder, custom_objects=custom_objects
+            config["encoder"], custom_objects=custom_objects
         )
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])

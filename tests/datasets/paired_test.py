@@ -31,6 +31,7 @@ pytestmark = pytest.mark.skipif(
 
 paired_module = importlib.import_module("keras_mm.datasets.paired")
 spoken_module = importlib.import_module("keras_mm.datasets.spoken")
+espeak_module = importlib.import_module("keras_mm.datasets.espeak")
 SPLITS = ("train", "validation", "test")
 _CACHE = tempfile.mkdtemp()
 _NUMBERS = {"a": 1, "two": 2, "three": 3}
@@ -260,7 +261,7 @@ class SpokenScenesTest(TestCase):
         self.assertTrue(files[0].startswith("scenes-24px-n30-16000hz-seed0"))
         with (
             mock.patch.object(
-                spoken_module, "_synthesise", side_effect=AssertionError
+                espeak_module, "synthesise", side_effect=AssertionError
             ),
             mock.patch.object(
                 paired_module, "scenes", side_effect=AssertionError
@@ -404,7 +405,7 @@ class SpokenCommandsTest(TestCase):
         (name,) = os.listdir(directory)
         self.assertTrue(name.startswith("commands-n30-16000hz-seed0-snr20"))
         with mock.patch.object(
-            spoken_module, "_synthesise", side_effect=AssertionError
+            espeak_module, "synthesise", side_effect=AssertionError
         ):
             again = spoken_commands(num_samples=30, cache_dir=directory)
         assert_same(self, first, again)

@@ -29,6 +29,7 @@ pytestmark = [
 
 # The module itself, also when `keras_mm.datasets.spoken` names the function.
 spoken_module = importlib.import_module("keras_mm.datasets.spoken")
+espeak_module = importlib.import_module("keras_mm.datasets.espeak")
 _CACHE = tempfile.mkdtemp()
 
 
@@ -127,15 +128,15 @@ class SpokenTest(TestCase):
 
     def test_every_voice_sounds_different(self):
         text = "move the blue square left"
-        default = spoken_module._synthesise(text, "en-us")[0]
+        default = espeak_module.synthesise(text, "en-us")[0]
         waveforms = {"en-us": default}
         variants = [v for split in VARIANTS.values() for v in split]
         for variant in variants:
             voice = f"en-us+{variant}"
-            waveforms[voice] = spoken_module._synthesise(text, voice)[0]
+            waveforms[voice] = espeak_module.synthesise(text, voice)[0]
         for accent in ACCENTS:
             voice = f"{accent}+m3"
-            waveforms[voice] = spoken_module._synthesise(text, voice)[0]
+            waveforms[voice] = espeak_module.synthesise(text, voice)[0]
         for (a, x), (b, y) in itertools.combinations(waveforms.items(), 2):
             self.assertFalse(np.array_equal(x, y), msg=f"{a} sounds as {b}")
 
@@ -158,7 +159,7 @@ class SpokenTest(TestCase):
             files[0].startswith("sentences-n30-16000hz-seed0-snr20")
         )
         with mock.patch.object(
-            spoken_module, "_synthesise", side_effect=AssertionError
+            espeak_module, "synthesise", side_effect=AssertionError
         ):
             again = spoken(
                 num_samples=30, kind="sentences", cache_dir=directory
@@ -213,7 +214,7 @@ class SpokenTest(TestCase):
 
     def test_missing_espeak(self):
         with mock.patch.object(
-            spoken_module.shutil, "which", return_value=None
+            espeak_module.shutil, "which", return_value=None
         ):
             with self.assertRaisesRegex(
                 RuntimeError, "apt-get install espeak-ng"
@@ -268,8 +269,8 @@ class SpokenDurationTest(TestCase):
         rng = np.random.default_rng(0)
         text = "please move the small yellow triangle left a bit"
         plan = module._plan(text, module.VOICES["train"][0], 8000, None, rng)
-        free = module._render(plan)
+        free = espeak_module.render(plan)
         self.assertGreater(len(free), 2.0 * 8000)  # Unconstrained: > 2 s.
-        fitted = module._render(dict(plan, max_seconds=2.0))
+        fitted = espeak_module.render(dict(plan, max_seconds=2.0))
         self.assertLessEqual(len(fitted), 2.0 * 8000)
         self.assertGreater(len(fitted), 1.0 * 8000)
