@@ -122,6 +122,21 @@ class PipelineModel(keras.Model):
         if hasattr(self, "optimizer") and self.built:
             self.optimizer.build(self.trainable_variables)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras' TensorFlow trainer, without a distribution strategy,
+        # leaves the optimizer and metric variables to the first trace of
+        # the train (or test) step; `tf.function` then traces that step a
+        # second time, once the variables exist. Building them first, as
+        # the other backends do, halves the tracing before the first
+        # epoch (8.5 s -> 5.0 s for a small image+text classifier).
+        if (
+            keras.backend.backend() == "tensorflow"
+            and self._distribute_strategy is None
+        ):
+            self._symbolic_build(iterator=iterator, data_batch=data_batch)
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def _dataset(self, x, y, sample_weight, batch_size, shuffle=False):
         prepare = getattr(self.preprocessor, "prepare", None)
         if prepare is not None and not is_dataset(x):

@@ -61,6 +61,35 @@ class PipelineModelTest(TestCase):
         loss = model.evaluate(self.x, self.y, verbose=0)
         self.assertTrue(np.isfinite(loss))
 
+    def test_train_and_test_steps_are_traced_once(self):
+        # Under TensorFlow, Keras creates the optimizer and metric
+        # variables in the first trace unless the model builds them first,
+        # and `tf.function` then traces the step twice.
+        model = toy_model()
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+        traces = {"train": 0, "test": 0}
+        train_step, test_step = model.train_step, model.test_step
+
+        def counting(kind, step):
+            def wrapped(*args):  # JAX passes its state too.
+                traces[kind] += 1
+                return step(*args)
+
+            return wrapped
+
+        model.train_step = counting("train", train_step)
+        model.test_step = counting("test", test_step)
+        history = model.fit(
+            self.x,
+            self.y,
+            batch_size=2,
+            epochs=2,
+            validation_data=(self.x, self.y),
+            verbose=0,
+        )
+        self.assertEqual(traces, {"train": 1, "test": 1})
+        self.assertTrue(np.isfinite(history.history["val_mae"]).all())
+
     def test_predict_agrees_with_call_on_preprocessed_inputs(self):
         model = toy_model()
         expected = model(model.preprocessor(self.x))
