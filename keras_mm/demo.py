@@ -83,9 +83,7 @@ def train_captioner(
     )
     steps = epochs * -(-len(train["captions"]) // batch_size)
     captioner = build_captioner(
-        encoders.image(
-            "cnn_small", image_shape=(image_size, image_size, 3)
-        ),
+        encoders.image("cnn_small", image_shape=(image_size, image_size, 3)),
         vocabulary=vocabulary,
         sequence_length=20,
         hidden_dim=hidden_dim,
