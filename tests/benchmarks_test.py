@@ -67,8 +67,8 @@ class FusionBenchmarkTest(TestCase):
         captioners = []
         original = keras_mm.build_captioner
 
-        def build_captioner(**kwargs):
-            captioners.append(original(**kwargs))
+        def build_captioner(*args, **kwargs):
+            captioners.append(original(*args, **kwargs))
             return captioners[-1]
 
         with mock.patch.object(
