@@ -2,6 +2,7 @@ import keras
 import numpy as np
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.base.replicas import AverageReplicas
 from keras_mm.data.frames import load_frame
 from keras_mm.data.pipeline import make_dataset
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
@@ -126,16 +127,23 @@ class PipelineModel(keras.Model):
         # Keras' TensorFlow trainer, without a distribution strategy,
         # leaves the optimizer and metric variables to the first trace of
         # the train (or test) step; `tf.function` then traces that step a
-        # second time, once the variables exist. Building them first, as
-        # the other backends do, halves the tracing before the first
-        # epoch (8.5 s -> 5.0 s for a small image+text classifier).
-        if (
-            keras.backend.backend() == "tensorflow"
-            and self._distribute_strategy is None
-        ):
-            self._symbolic_build(iterator=iterator, data_batch=data_batch)
+        # second time, once the variables exist (8.5 s -> 5.0 s to the first
+        # epoch of a small image+text classifier when built first, as the
+        # other backends do). With a strategy, it builds them from the
+        # batch averaged over replicas, which fails on bool padding masks
+        # (`AddN` on bool): shapes are all a build needs, so take the first
+        # replica's part.
+        if keras.backend.backend() != "tensorflow":
+            super()._maybe_symbolic_build(iterator, data_batch)
             return
-        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        if data_batch is None and iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = next(batches)
+                break
+        if self._distribute_strategy is not None:
+            data_batch = first_replica(self._distribute_strategy, data_batch)
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
 
     def _dataset(self, x, y, sample_weight, batch_size, shuffle=False):
         prepare = getattr(self.preprocessor, "prepare", None)
@@ -282,6 +290,14 @@ class PipelineModel(keras.Model):
         **kwargs,
     ):
         self._require_tensorflow(x, "fit")
+        if (
+            keras.backend.backend() == "tensorflow"
+            and self._distribute_strategy is not None
+        ):
+            kwargs["callbacks"] = [
+                *(kwargs.get("callbacks") or []),
+                AverageReplicas(),
+            ]
         x, y = self._prepare(x, y)
         if isinstance(validation_data, (tuple, list, dict)):
             vx, vy, vw = keras.utils.unpack_x_y_sample_weight(validation_data)
@@ -429,3 +445,15 @@ def check_inputs(x, expected, skip=(), optional=(), path="inputs"):
             f"{', '.join(str(d) for d in wanted)}) (None: any size). "
             f"Received shape: {tuple(x.shape)}"
         )
+
+
+def first_replica(strategy, batch):
+    """Each distributed value of `batch` replaced by its first replica's."""
+    return keras.tree.map_structure(
+        lambda value: (
+            strategy.experimental_local_results(value)[0]
+            if value is not None
+            else None
+        ),
+        batch,
+    )
