@@ -3,6 +3,9 @@ import numpy as np
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.base.replicas import AverageReplicas
+from keras_mm.data.adapters import batch_examples
+from keras_mm.data.adapters import batches_dataset
+from keras_mm.data.adapters import holds_raw_inputs
 from keras_mm.data.frames import load_frame
 from keras_mm.data.pipeline import make_dataset
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
@@ -270,6 +273,22 @@ class PipelineModel(keras.Model):
             x, keras.utils.PyDataset
         )
 
+    def _adapt(self, x, batch_size, method):
+        """A `PyDataset` of raw batches becomes a `tf.data.Dataset` of
+        them, and a `tf.data.Dataset` of single examples is batched
+        (`keras_mm.data.adapters`). Batches of the model's own inputs go to
+        Keras as they are."""
+        if self.preprocessor is None:
+            return x
+        if is_dataset(x):
+            return batch_examples(x, self.input, batch_size)
+        if not isinstance(x, keras.utils.PyDataset) or not holds_raw_inputs(
+            x[0], self.input
+        ):
+            return x
+        require_tensorflow(f"`{type(self).__name__}.{method}` on raw inputs")
+        return batches_dataset(x)
+
     def _require_tensorflow(self, x, method):
         if self._needs_pipeline(x):
             require_tensorflow(
@@ -290,6 +309,7 @@ class PipelineModel(keras.Model):
         **kwargs,
     ):
         self._require_tensorflow(x, "fit")
+        x = self._adapt(x, batch_size, "fit")
         if (
             keras.backend.backend() == "tensorflow"
             and self._distribute_strategy is not None
@@ -345,6 +365,7 @@ class PipelineModel(keras.Model):
         # `fit` passes its validation dataset here already preprocessed.
         if not kwargs.get("_use_cached_eval_dataset"):
             self._require_tensorflow(x, "evaluate")
+            x = self._adapt(x, batch_size, "evaluate")
             x, y = self._prepare(x, y)
             x, y = self._from_frame(x, y)
             self._check_inputs(x)
@@ -364,6 +385,7 @@ class PipelineModel(keras.Model):
 
     def predict(self, x, batch_size=None, **kwargs):
         self._require_tensorflow(x, "predict")
+        x = self._adapt(x, batch_size, "predict")
         x, _ = self._prepare(x, None)
         x, _ = self._from_frame(x, None)
         self._check_inputs(x)

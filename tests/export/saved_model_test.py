@@ -200,6 +200,10 @@ class LayoutTest(TestCase):
 
 
 class ExportCommandTest(TestCase):
+    # The command's own work (arguments, layout, messages) is the same
+    # under both backends; exporting from JAX through a TensorFlow child
+    # process is the contract test's (tests/models/task_contract_test.py).
+    @pytest.mark.tf_only
     @pytest.mark.slow
     def test_export_command_writes_the_serving_layout(self):
         model = keras_mm.build_classifier(

@@ -1,0 +1,145 @@
+"""Raw inputs in the containers Keras users pass: a `keras.utils.PyDataset`
+of batches, and a `tf.data.Dataset` of single examples.
+
+Each becomes a batched `tf.data.Dataset` of raw inputs, which the task's
+preprocessor then maps as it maps arrays.
+"""
+
+import numpy as np
+
+from keras_mm.utils.tf_utils import tf
+from keras_mm.utils.tf_utils import to_tf
+
+
+def _leaves(x):
+    if isinstance(x, dict):
+        return [leaf for value in x.values() for leaf in _leaves(value)]
+    if isinstance(x, tuple):
+        return [leaf for value in x for leaf in _leaves(value)]
+    return [x]
+
+
+def _is_text(leaf):
+    if isinstance(leaf, str):
+        return True
+    if isinstance(leaf, (list, tuple)):
+        return bool(leaf) and isinstance(leaf[0], (str, bytes))
+    if isinstance(leaf, np.ndarray):
+        return leaf.dtype.kind in "USO"
+    return False
+
+
+def holds_raw_inputs(batch, model_inputs):
+    """Whether a batch `(x, ...)` or `x` holds raw inputs (strings, or
+    other keys than `model_inputs`), not the model's own inputs."""
+    x = batch[0] if isinstance(batch, tuple) else batch
+    if any(_is_text(leaf) for leaf in _leaves(x)):
+        return True
+    if isinstance(model_inputs, dict) and not isinstance(x, dict):
+        return True  # e.g. waveforms, for a model of audio and its mask
+    if isinstance(x, dict) and isinstance(model_inputs, dict):
+        return set(x) != set(model_inputs) or any(
+            isinstance(model_inputs[key], dict) != isinstance(x[key], dict)
+            for key in x
+        )
+    return False
+
+
+def _spec(tensor):
+    """A spec for every batch like `tensor`: any batch size and length;
+    the last axis (channels) kept for images."""
+    rank = tensor.shape.rank
+    shape = [None] * rank
+    if rank >= 3 and tensor.shape[-1] is not None:
+        shape[-1] = tensor.shape[-1]
+    if isinstance(tensor, tf.RaggedTensor):
+        return tf.RaggedTensorSpec(
+            shape,
+            tensor.dtype,
+            ragged_rank=tensor.ragged_rank,
+            row_splits_dtype=tensor.row_splits.dtype,
+        )
+    return tf.TensorSpec(shape, tensor.dtype)
+
+
+def _like(tensor, spec):
+    """`tensor` as the kind (dense or ragged) that `spec` describes."""
+    if not isinstance(spec, tf.RaggedTensorSpec):
+        return tensor
+    if not isinstance(tensor, tf.RaggedTensor):
+        tensor = tf.RaggedTensor.from_tensor(tensor)
+    return tensor.with_row_splits_dtype(spec.row_splits_dtype)
+
+
+def _pack(batch):
+    """A batch `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)` as a tuple
+    without `None`s, in TensorFlow tensors."""
+    if not isinstance(batch, tuple):
+        batch = (batch,)
+    return to_tf(tuple(part for part in batch if part is not None))
+
+
+def batches_dataset(batches):
+    """A `tf.data.Dataset` over the raw batches of a `keras.utils.PyDataset`
+    (read again each epoch, `len(batches)` batches long)."""
+    first = _pack(batches[0])
+    signature = tf.nest.map_structure(_spec, first)
+
+    def generate():
+        for index in range(len(batches)):
+            batch = _pack(batches[index])
+            yield tf.nest.map_structure(_like, batch, signature)
+
+    dataset = tf.data.Dataset.from_generator(
+        generate, output_signature=signature
+    )
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
+
+
+def unbatched_key(dataset, model_inputs):
+    """The first input key (or `None`) that shows `dataset` to hold single
+    examples: a scalar string, or one axis fewer than the model's input."""
+    spec = dataset.element_spec
+    x = spec[0] if isinstance(spec, tuple) else spec
+    items = x.items() if isinstance(x, dict) else [(None, x)]
+    for key, value in items:
+        if isinstance(value, dict):
+            continue
+        if value.dtype == tf.string and value.shape.rank == 0:
+            return key
+        model_input = (
+            model_inputs.get(key) if isinstance(model_inputs, dict) else None
+        )
+        if key is None and not isinstance(model_inputs, dict):
+            model_input = model_inputs
+        if (
+            model_input is not None
+            and not isinstance(model_input, dict)
+            and value.shape.rank == len(model_input.shape) - 1
+        ):
+            return key
+    return None
+
+
+def batch_examples(dataset, model_inputs, batch_size):
+    """`dataset` batched by `batch_size` when it holds single examples;
+    a `ValueError` that says to batch it when `batch_size` is `None`."""
+    key = unbatched_key(dataset, model_inputs)
+    if key is None:
+        return dataset
+    if batch_size is None:
+        spec = dataset.element_spec
+        x = spec[0] if isinstance(spec, tuple) else spec
+        shape = tuple((x[key] if isinstance(x, dict) else x).shape)
+        raise ValueError(
+            "The `tf.data.Dataset` holds single examples, not batches "
+            f"(input {key!r} has shape {shape}). Batch it, e.g. "
+            "`dataset.batch(32)` (`ragged_batch` for waveforms of different "
+            "lengths), or pass `batch_size=32` to batch it here."
+        )
+    if all(
+        spec.shape.is_fully_defined()
+        for spec in tf.nest.flatten(dataset.element_spec)
+    ):
+        return dataset.batch(batch_size)
+    return dataset.ragged_batch(batch_size)
