@@ -57,7 +57,22 @@ def readme_data_parallel_example():
     ):
         assert old in block, old
         block = block.replace(old, new)
-    return block + "DEVICES = len(keras.distribution.list_devices())\n" + SAVE
+    return (
+        block
+        + "DEVICES = len(keras.distribution.list_devices())\n"
+        + SAVE
+        + BAD_BATCH
+    )
+
+
+# 13 rows in batches of 8 leave 5 for 4 devices: a clear error, not one
+# from deep inside JAX's sharding code.
+BAD_BATCH = """
+try:
+    model.predict({k: v[:13] for k, v in test.items()}, batch_size=8)
+except ValueError as error:
+    print("BATCHES", error)
+"""
 
 
 TF_MIRRORED = (
@@ -129,7 +144,13 @@ class DistributionTest(TestCase):
     @pytest.mark.one_backend
     @pytest.mark.slow
     def test_jax_data_parallel_example(self):
-        self.run_child(readme_data_parallel_example(), devices=4)
+        output = self.run_child(readme_data_parallel_example(), devices=4)
+        self.assertIn(
+            "BATCHES The `keras.distribution` splits every batch over 4 "
+            "devices, so each batch must hold a multiple of 4 rows. Received "
+            "13 rows in batches of 8 (the last holds 5)",
+            output,
+        )
 
     @pytest.mark.tf_only
     @pytest.mark.slow

@@ -3,6 +3,7 @@ import numpy as np
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.base.replicas import AverageReplicas
+from keras_mm.base.replicas import check_batches
 from keras_mm.data.adapters import batch_examples
 from keras_mm.data.adapters import batches_dataset
 from keras_mm.data.adapters import holds_raw_inputs
@@ -161,11 +162,18 @@ class PipelineModel(keras.Model):
             map_fn=self.preprocessor,
         )
 
-    def _check_inputs(self, x):
+    def _check_inputs(self, x, batch_size=None):
         """Compares raw array inputs with the model's inputs before any
         function is traced, so a bad input fails with a clear message."""
         if x is None or is_dataset(x) or isinstance(x, keras.utils.PyDataset):
             return
+        leaves = keras.tree.flatten(x) if isinstance(x, (dict, tuple)) else [x]
+        if (
+            leaves
+            and hasattr(leaves[0], "__len__")
+            and not isinstance(leaves[0], str)
+        ):
+            check_batches(len(leaves[0]), batch_size or 32)
         preprocessor = self.preprocessor
         if preprocessor is None:
             check_inputs(x, self.input)
@@ -325,7 +333,7 @@ class PipelineModel(keras.Model):
                 *self._prepare(vx, vy), vw
             )
         x, y = self._from_frame(x, y)
-        self._check_inputs(x)
+        self._check_inputs(x, batch_size)
         self._check_labels(y)
         if not self._needs_pipeline(x):
             return super().fit(
@@ -368,7 +376,7 @@ class PipelineModel(keras.Model):
             x = self._adapt(x, batch_size, "evaluate")
             x, y = self._prepare(x, y)
             x, y = self._from_frame(x, y)
-            self._check_inputs(x)
+            self._check_inputs(x, batch_size)
             self._check_labels(y)
         if not self._needs_pipeline(x) or kwargs.get(
             "_use_cached_eval_dataset"
@@ -388,7 +396,7 @@ class PipelineModel(keras.Model):
         x = self._adapt(x, batch_size, "predict")
         x, _ = self._prepare(x, None)
         x, _ = self._from_frame(x, None)
-        self._check_inputs(x)
+        self._check_inputs(x, batch_size)
         if not self._needs_pipeline(x):
             return super().predict(x, batch_size=batch_size, **kwargs)
         return super().predict(

@@ -1,4 +1,5 @@
-"""Keeps the replicas of a `tf.distribute` strategy in agreement.
+"""Several devices: keeps the replicas of a `tf.distribute` strategy in
+agreement, and checks batches against a `keras.distribution`.
 
 Keras 3 creates BatchNormalization's moving statistics without a
 cross-replica aggregation, so under `tf.distribute.MirroredStrategy` each
@@ -36,3 +37,37 @@ class AverageReplicas(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         average_replicas(self.model)
+
+
+def batch_shards():
+    """How many devices split each batch under the current
+    `keras.distribution` (JAX); 1 without one."""
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return 1
+    mesh = distribution.device_mesh
+    name = getattr(distribution, "batch_dim_name", None)
+    if name not in mesh.axis_names:
+        return 1
+    return mesh.shape[list(mesh.axis_names).index(name)]
+
+
+def check_batches(num_rows, batch_size):
+    """Raises a `ValueError` when `num_rows` rows in batches of
+    `batch_size` make a batch that the devices cannot split evenly (JAX
+    would fail deep in its sharding code)."""
+    shards = batch_shards()
+    if shards == 1 or num_rows is None:
+        return
+    last = num_rows % batch_size
+    if batch_size % shards == 0 and last % shards == 0:
+        return
+    raise ValueError(
+        f"The `keras.distribution` splits every batch over {shards} "
+        f"devices, so each batch must hold a multiple of {shards} rows. "
+        f"Received {num_rows} rows in batches of {batch_size}"
+        + (f" (the last holds {last})" if last else "")
+        + f". Pass a `batch_size` that is a multiple of {shards}, and a "
+        f"number of rows that leaves a multiple of {shards} for the last "
+        f"batch (e.g. drop the last {last % shards} rows)."
+    )
