@@ -3,7 +3,9 @@ import numpy as np
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.base.replicas import AverageReplicas
+from keras_mm.base.replicas import batch_shards
 from keras_mm.base.replicas import check_batches
+from keras_mm.base.replicas import first_replica
 from keras_mm.data.adapters import batch_examples
 from keras_mm.data.adapters import batches_dataset
 from keras_mm.data.adapters import holds_raw_inputs
@@ -167,13 +169,9 @@ class PipelineModel(keras.Model):
         function is traced, so a bad input fails with a clear message."""
         if x is None or is_dataset(x) or isinstance(x, keras.utils.PyDataset):
             return
-        leaves = keras.tree.flatten(x) if isinstance(x, (dict, tuple)) else [x]
-        if (
-            leaves
-            and hasattr(leaves[0], "__len__")
-            and not isinstance(leaves[0], str)
-        ):
-            check_batches(len(leaves[0]), batch_size or 32)
+        shards = batch_shards()
+        if shards > 1:
+            check_batches(num_rows(x), batch_size or 32, shards)
         preprocessor = self.preprocessor
         if preprocessor is None:
             check_inputs(x, self.input)
@@ -404,6 +402,16 @@ class PipelineModel(keras.Model):
         )
 
 
+def num_rows(x):
+    """The rows of raw inputs `x` (an array, a list, or a dict or tuple of
+    them), counted on the first; `None` when it has no length."""
+    while isinstance(x, (dict, tuple)) and x:
+        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
+    if isinstance(x, (str, dict, tuple)) or not hasattr(x, "__len__"):
+        return None
+    return len(x)
+
+
 def _split(data, fraction):
     """Splits the last `fraction` of rows off, as Keras' `validation_split`."""
 
@@ -414,13 +422,10 @@ def _split(data, fraction):
             return {k: rows(v, start, stop) for k, v in x.items()}
         return x[start:stop]
 
-    first = data[0]
-    while isinstance(first, dict):
-        first = next(iter(first.values()))
-    num_rows = len(first)
-    cut = int(num_rows * (1.0 - fraction))
+    total = num_rows(data[0])
+    cut = int(total * (1.0 - fraction))
     train = tuple(rows(part, 0, cut) for part in data)
-    validation = tuple(rows(part, cut, num_rows) for part in data)
+    validation = tuple(rows(part, cut, total) for part in data)
     return train, keras.utils.pack_x_y_sample_weight(*validation)
 
 
@@ -475,15 +480,3 @@ def check_inputs(x, expected, skip=(), optional=(), path="inputs"):
             f"{', '.join(str(d) for d in wanted)}) (None: any size). "
             f"Received shape: {tuple(x.shape)}"
         )
-
-
-def first_replica(strategy, batch):
-    """Each distributed value of `batch` replaced by its first replica's."""
-    return keras.tree.map_structure(
-        lambda value: (
-            strategy.experimental_local_results(value)[0]
-            if value is not None
-            else None
-        ),
-        batch,
-    )

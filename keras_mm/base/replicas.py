@@ -28,6 +28,18 @@ def average_replicas(model):
             variable.assign(tf.add_n(list(copies)) / len(copies))
 
 
+def first_replica(strategy, batch):
+    """Each distributed value of `batch` replaced by its first replica's."""
+    return keras.tree.map_structure(
+        lambda value: (
+            strategy.experimental_local_results(value)[0]
+            if value is not None
+            else None
+        ),
+        batch,
+    )
+
+
 class AverageReplicas(keras.callbacks.Callback):
     """Averages the replicas' copies before each evaluation (validation
     included) and at the end of training."""
@@ -52,12 +64,11 @@ def batch_shards():
     return mesh.shape[list(mesh.axis_names).index(name)]
 
 
-def check_batches(num_rows, batch_size):
+def check_batches(num_rows, batch_size, shards):
     """Raises a `ValueError` when `num_rows` rows in batches of
-    `batch_size` make a batch that the devices cannot split evenly (JAX
-    would fail deep in its sharding code)."""
-    shards = batch_shards()
-    if shards == 1 or num_rows is None:
+    `batch_size` make a batch that `shards` devices cannot split evenly
+    (JAX would fail deep in its sharding code)."""
+    if num_rows is None:
         return
     last = num_rows % batch_size
     if batch_size % shards == 0 and last % shards == 0:

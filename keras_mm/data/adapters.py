@@ -5,35 +5,24 @@ Each becomes a batched `tf.data.Dataset` of raw inputs, which the task's
 preprocessor then maps as it maps arrays.
 """
 
+import keras
 import numpy as np
 
 from keras_mm.utils.tf_utils import tf
 from keras_mm.utils.tf_utils import to_tf
 
 
-def _leaves(x):
-    if isinstance(x, dict):
-        return [leaf for value in x.values() for leaf in _leaves(value)]
-    if isinstance(x, tuple):
-        return [leaf for value in x for leaf in _leaves(value)]
-    return [x]
-
-
 def _is_text(leaf):
-    if isinstance(leaf, str):
+    if isinstance(leaf, (str, bytes)):
         return True
-    if isinstance(leaf, (list, tuple)):
-        return bool(leaf) and isinstance(leaf[0], (str, bytes))
-    if isinstance(leaf, np.ndarray):
-        return leaf.dtype.kind in "USO"
-    return False
+    return isinstance(leaf, np.ndarray) and leaf.dtype.kind in "USO"
 
 
 def holds_raw_inputs(batch, model_inputs):
     """Whether a batch `(x, ...)` or `x` holds raw inputs (strings, or
     other keys than `model_inputs`), not the model's own inputs."""
     x = batch[0] if isinstance(batch, tuple) else batch
-    if any(_is_text(leaf) for leaf in _leaves(x)):
+    if any(_is_text(leaf) for leaf in keras.tree.flatten(x)):
         return True
     if isinstance(model_inputs, dict) and not isinstance(x, dict):
         return True  # e.g. waveforms, for a model of audio and its mask
@@ -96,9 +85,10 @@ def batches_dataset(batches):
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
 
 
-def unbatched_key(dataset, model_inputs):
-    """The first input key (or `None`) that shows `dataset` to hold single
-    examples: a scalar string, or one axis fewer than the model's input."""
+def unbatched_input(dataset, model_inputs):
+    """`(key, spec)` of the first input that shows `dataset` to hold single
+    examples (a scalar string, or one axis fewer than the model's input),
+    or `None`."""
     spec = dataset.element_spec
     x = spec[0] if isinstance(spec, tuple) else spec
     items = x.items() if isinstance(x, dict) else [(None, x)]
@@ -106,7 +96,7 @@ def unbatched_key(dataset, model_inputs):
         if isinstance(value, dict):
             continue
         if value.dtype == tf.string and value.shape.rank == 0:
-            return key
+            return key, value
         model_input = (
             model_inputs.get(key) if isinstance(model_inputs, dict) else None
         )
@@ -117,23 +107,21 @@ def unbatched_key(dataset, model_inputs):
             and not isinstance(model_input, dict)
             and value.shape.rank == len(model_input.shape) - 1
         ):
-            return key
+            return key, value
     return None
 
 
 def batch_examples(dataset, model_inputs, batch_size):
     """`dataset` batched by `batch_size` when it holds single examples;
     a `ValueError` that says to batch it when `batch_size` is `None`."""
-    key = unbatched_key(dataset, model_inputs)
-    if key is None:
+    found = unbatched_input(dataset, model_inputs)
+    if found is None:
         return dataset
     if batch_size is None:
-        spec = dataset.element_spec
-        x = spec[0] if isinstance(spec, tuple) else spec
-        shape = tuple((x[key] if isinstance(x, dict) else x).shape)
+        key, spec = found
         raise ValueError(
             "The `tf.data.Dataset` holds single examples, not batches "
-            f"(input {key!r} has shape {shape}). Batch it, e.g. "
+            f"(input {key!r} has shape {tuple(spec.shape)}). Batch it, e.g. "
             "`dataset.batch(32)` (`ragged_batch` for waveforms of different "
             "lengths), or pass `batch_size=32` to batch it here."
         )
