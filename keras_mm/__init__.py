@@ -3,6 +3,7 @@
 from keras_mm import callbacks
 from keras_mm import data
 from keras_mm import datasets
+from keras_mm import distribution
 from keras_mm import encoders
 from keras_mm import export
 from keras_mm import fusion

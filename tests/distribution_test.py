@@ -2,9 +2,15 @@
 section, each in a child process with simulated devices (4 host devices
 under JAX, 2 logical CPUs under TensorFlow: both must be set before the
 backend starts). The model each child trains is saved; loaded here, on
-one device, it predicts what the child predicted."""
+one device, it predicts what the child predicted.
+
+Under JAX, `benchmarks/distribution_check.py` trains, evaluates and runs
+every task on one device and on several (`DataParallel` on 4, and a
+classifier under `ModelParallel` on a 2 x 2 mesh), and two processes
+train together on loopback."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -13,6 +19,9 @@ import numpy as np
 import pytest
 
 import keras_mm
+from benchmarks import distribution_check
+from keras_mm.base.replicas import pad_rows
+from keras_mm.base.replicas import trim_rows
 from tests.readme_test import python_blocks
 from tests.test_case import TestCase
 
@@ -65,13 +74,16 @@ def readme_data_parallel_example():
     )
 
 
-# 13 rows in batches of 8 leave 5 for 4 devices: a clear error, not one
-# from deep inside JAX's sharding code.
+# 13 rows in batches of 8 leave 5 for 4 devices: `evaluate` fails with a
+# clear error, not one from deep inside JAX's sharding code; `predict`
+# pads the last batch and returns the 13 rows.
 BAD_BATCH = """
+rows = {k: v[:13] for k, v in test.items()}
 try:
-    model.predict({k: v[:13] for k, v in test.items()}, batch_size=8)
+    model.evaluate(rows, data["test"]["labels"][:13], batch_size=8)
 except ValueError as error:
     print("BATCHES", error)
+print("PREDICTED", len(model.predict(rows, batch_size=8, verbose=0)))
 """
 
 
@@ -114,6 +126,51 @@ print("TRANSCRIPTS", len(recognizer.transcribe(list(audio[:2]))))
 )
 
 
+# A tiny classifier trained for one epoch: by two processes together
+# under `DataParallel` (one device each), and by this test on one device.
+MULTI_PROCESS_FIT = """
+import keras
+import keras_mm
+data = keras_mm.datasets.scenes(num_samples=100, image_size=24, seed=0)
+train = data["train"]
+vocab = keras_mm.encoders.text_vocabulary(train["statements"])
+keras.utils.set_random_seed(0)
+model = keras_mm.build_classifier(
+    {"text": keras_mm.encoders.text("bag_of_words_small", vocabulary=vocab,
+                                    sequence_length=8)},
+    num_classes=3, hidden_dim=8)
+keras.utils.set_random_seed(0)
+history = model.fit({"text": train["statements"][:64]}, train["labels"][:64],
+                    epochs=1, batch_size=16, verbose=0)
+"""
+WORKER = (
+    """
+import os, sys
+os.environ["KERAS_BACKEND"] = "jax"
+port, index, directory = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+import keras
+import numpy as np
+keras.distribution.initialize(
+    job_addresses=f"localhost:{port}", num_processes=2, process_id=index)
+devices = keras.distribution.list_devices()
+keras.distribution.set_distribution(
+    keras.distribution.DataParallel(devices=devices))
+"""
+    + MULTI_PROCESS_FIT
+    + """
+np.savez(f"{directory}/weights_{index}.npz",
+         *[np.asarray(v.value) for v in model.trainable_variables])
+print("DEVICES", len(devices), "LOSS", history.history["loss"][0])
+"""
+)
+
+
+def free_port():
+    with socket.socket() as connection:
+        connection.bind(("localhost", 0))
+        return connection.getsockname()[1]
+
+
 class DistributionTest(TestCase):
     def run_child(self, script, devices):
         directory = self.get_temp_dir()
@@ -151,6 +208,7 @@ class DistributionTest(TestCase):
             "13 rows in batches of 8 (the last holds 5)",
             output,
         )
+        self.assertIn("PREDICTED 13", output)
 
     @pytest.mark.tf_only
     @pytest.mark.slow
@@ -158,3 +216,183 @@ class DistributionTest(TestCase):
         output = self.run_child(TF_MIRRORED, devices=2)
         self.assertIn("CAPTION ", output)
         self.assertIn("TRANSCRIPTS 2", output)
+
+    @pytest.mark.one_backend
+    @pytest.mark.slow
+    def test_jax_several_devices_match_one_device(self):
+        # One child: every task on one device, then under `DataParallel`
+        # on 4, then the classifier under `ModelParallel` on 2 x 2.
+        results, _ = distribution_check.run_child("jax")
+        methods = {
+            "classifier": ["fit", "weights", "evaluate", "predict"],
+            "captioner": ["fit", "weights", "evaluate", "predict"]
+            + ["generate"],
+            "recognizer": ["fit", "weights", "evaluate", "predict"]
+            + ["transcribe"],
+        }
+        self.assertEqual(
+            {task: list(d) for task, d in results["data_parallel"].items()},
+            methods,
+        )
+        self.assertEqual(
+            list(results["model_parallel"]["classifier"]),
+            methods["classifier"],
+        )
+        for name in ("data_parallel", "model_parallel"):
+            for task, differences in results[name].items():
+                for method, difference in differences.items():
+                    with self.subTest(name=name, task=task, method=method):
+                        if isinstance(difference, str):
+                            self.assertEqual(difference, "0 of 6 differ")
+                        else:
+                            self.assertLess(difference, 1e-4)
+        # The distributions took effect: weights on all 4 devices, and
+        # about half of them on each device of the 2 x 2 mesh.
+        self.assertEqual(results["data_parallel_devices"], 4)
+        layout = results["model_parallel_layout"]
+        self.assertGreater(layout["split"], layout["variables"] // 3)
+        self.assertLess(layout["weights_per_device"], 0.6)
+
+    @pytest.mark.one_backend
+    @pytest.mark.slow
+    def test_jax_two_processes_train_as_one(self):
+        directory = self.get_temp_dir()
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(port), str(i), directory],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(2)
+        ]
+        outputs = []
+        try:
+            for worker in workers:
+                outputs.append(worker.communicate(timeout=300))
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.communicate()
+        for worker, (stdout, stderr) in zip(workers, outputs):
+            self.assertEqual(worker.returncode, 0, stderr[-3000:])
+            self.assertIn("DEVICES 2 LOSS", stdout)
+        weights = [
+            np.load(os.path.join(directory, f"weights_{i}.npz"))
+            for i in range(2)
+        ]
+        # Both processes hold the same weights, and they are those of the
+        # same training on one device (the same global batches).
+        namespace = {}
+        exec(MULTI_PROCESS_FIT, namespace)  # noqa: S102
+        expected = namespace["model"].trainable_variables
+        self.assertEqual(len(weights[0].files), len(expected))
+        for i, variable in enumerate(expected):
+            self.assertAllClose(
+                weights[0][f"arr_{i}"], weights[1][f"arr_{i}"], 0.0
+            )
+            self.assertAllClose(weights[0][f"arr_{i}"], variable, 1e-5)
+
+
+@pytest.mark.backend_independent
+class PadRowsTest(TestCase):
+    def test_pads_the_last_batch_for_the_devices(self):
+        x = {
+            "images": np.arange(13)[:, None] * np.ones((13, 2)),
+            "text": [f"row {i}" for i in range(13)],
+        }
+        padded, rows = pad_rows(x, 13, 8, 4)
+        self.assertEqual(rows, 13)
+        self.assertEqual(len(padded["text"]), 16)
+        self.assertEqual(padded["images"].shape, (16, 2))
+        # Copies of the last row.
+        self.assertEqual(padded["text"][13:], ["row 12"] * 3)
+        self.assertAllClose(padded["images"][13:], np.full((3, 2), 12.0))
+        outputs = {"scores": np.arange(16), "more": np.zeros((16, 3))}
+        trimmed = trim_rows(outputs, rows)
+        self.assertEqual(trimmed["scores"].shape, (13,))
+        self.assertEqual(trimmed["more"].shape, (13, 3))
+
+    def test_leaves_even_batches_alone(self):
+        x = np.zeros((12, 2))
+        self.assertIs(pad_rows(x, 12, 8, 4)[0], x)
+        self.assertIs(pad_rows(x, 12, 8, 1)[0], x)
+        # A batch size the devices cannot split is `check_batches`' error.
+        five = x[:5]
+        self.assertIs(pad_rows(five, 5, 6, 4)[0], five)
+        self.assertIs(trim_rows(x, None), x)
+
+
+class LayoutMapTest(TestCase):
+    def test_splits_the_last_axis_that_the_devices_divide(self):
+        model = keras.Sequential(
+            [
+                keras.Input((6,)),
+                keras.layers.Embedding(10, 4, name="embedding"),
+                keras.layers.Dense(8, name="hidden"),
+                keras.layers.Dense(3, name="output"),
+            ],
+            name="mlp",
+        )
+        # A mesh is only read for its axes here: device names suffice.
+        mesh = keras.distribution.DeviceMesh(
+            (2, 2), ["batch", "model"], [f"cpu:{i}" for i in range(4)]
+        )
+        layouts = keras_mm.distribution.layout_map(model, mesh)
+        self.assertEqual(
+            {key: layouts[key].axes for key in layouts},
+            {
+                "mlp/embedding/embeddings": (None, "model"),
+                "mlp/hidden/kernel": (None, "model"),
+                # 3 outputs: split over the 8 inputs instead.
+                "mlp/output/kernel": ("model", None),
+            },
+        )
+        self.assertIs(layouts.device_mesh, mesh)
+
+    def test_errors(self):
+        mesh = keras.distribution.DeviceMesh(
+            (2, 2), ["batch", "model"], [f"cpu:{i}" for i in range(4)]
+        )
+        with self.assertRaisesRegex(ValueError, "must be a built"):
+            keras_mm.distribution.layout_map(keras.Sequential(), mesh)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+        with self.assertRaisesRegex(
+            ValueError,
+            r"one of \['batch', 'model'\]. Received: "
+            "model_dim_name='tensor'",
+        ):
+            keras_mm.distribution.layout_map(model, mesh, "tensor")
+
+
+@pytest.mark.backend_independent
+class DistributionCheckTableTest(TestCase):
+    def test_compares_and_tabulates(self):
+        one = {
+            "captioner": {
+                "fit": [1.0, 0.5],
+                "weights": [np.zeros(3), np.ones((2, 2))],
+                "generate": ["a red circle", "a blue square"],
+            }
+        }
+        several = {
+            "captioner": {
+                "fit": [1.0, 0.5 + 1e-6],
+                "weights": [np.zeros(3), np.ones((2, 2)) - 2e-6],
+                "generate": ["a red circle", "a red square"],
+            }
+        }
+        differences = distribution_check.compare(one, several)
+        self.assertAllClose(differences["captioner"]["fit"], 1e-6, 1e-9)
+        self.assertAllClose(differences["captioner"]["weights"], 2e-6, 1e-9)
+        self.assertEqual(differences["captioner"]["generate"], "1 of 2 differ")
+        lines = distribution_check.table(differences, "Title").splitlines()
+        self.assertEqual(lines[0], "Title")
+        self.assertEqual(
+            lines[-1],
+            "| captioner | 1.0e-06 | 2.0e-06 |  |  | 1 of 2 differ |  |",
+        )

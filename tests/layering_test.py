@@ -30,6 +30,7 @@ RANKS = {
     "models": 5,
     "builders": 6,
     "callbacks": 6,
+    "distribution": 6,
     "visualize": 6,
     "export": 7,
     "demo": 8,

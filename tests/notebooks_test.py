@@ -2,6 +2,7 @@
 
 import glob
 import os
+import re
 
 import nbformat
 import pytest
@@ -75,6 +76,17 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         assert "Held-out accuracy" in text
         assert "UnfreezeEncoders: learning-rate multiplier" in text
         assert "'sparse_categorical_accuracy'" in text
+    if "multi_device" in path:
+        # Losses and predictions against one device's, a batch the
+        # devices cannot split, and weights split over a 2 x 2 mesh.
+        assert images == 1
+        assert "Weights on 4 devices" in text
+        assert "(13, 3)" in text
+        assert "each batch must hold a multiple of 4 rows" in text
+        assert "Each device holds 50% of the weights" in text
+        differences = re.findall(r"largest difference (\S+)", text)
+        assert len(differences) == 6
+        assert all(float(value) < 1e-4 for value in differences)
     if "export_and_serve" in path:
         assert "DT_UINT8" in text  # saved_model_cli shows raw pixels.
         assert "encoded_images: largest difference" in text

@@ -1,5 +1,8 @@
 """Several devices: keeps the replicas of a `tf.distribute` strategy in
-agreement, and checks batches against a `keras.distribution`.
+agreement, and fits batches to a `keras.distribution` (JAX): checks that
+the devices split them evenly, pads the rows to predict so that they do,
+and keeps the data pipeline's batches visible to Keras' sharding between
+processes.
 
 Keras 3 creates BatchNormalization's moving statistics without a
 cross-replica aggregation, so under `tf.distribute.MirroredStrategy` each
@@ -10,6 +13,7 @@ on read) gives every replica, and the saved model, the same statistics.
 """
 
 import keras
+import numpy as np
 
 from keras_mm.utils.tf_utils import tf
 
@@ -82,3 +86,64 @@ def check_batches(num_rows, batch_size, shards):
         f"number of rows that leaves a multiple of {shards} for the last "
         f"batch (e.g. drop the last {last % shards} rows)."
     )
+
+
+def pad_rows(x, rows, batch_size, shards):
+    """Raw inputs `x` of `rows` rows (an array, a list, or a dict or tuple
+    of them) with copies of their last row appended, so that the last
+    batch of `batch_size` holds a multiple of `shards` rows, as the
+    devices of a `keras.distribution` need. Returns them and the number of
+    rows to keep of the outputs (`None` when nothing was added), for
+    `trim_rows`."""
+    if shards < 2 or not rows or batch_size % shards:
+        return x, None
+    missing = -(rows % batch_size) % shards
+    if not missing:
+        return x, None
+
+    def pad(values):
+        if isinstance(values, dict):
+            return {key: pad(value) for key, value in values.items()}
+        if isinstance(values, tuple):
+            return tuple(pad(value) for value in values)
+        if isinstance(values, list) and len(values) == rows:
+            return values + values[-1:] * missing
+        if getattr(values, "shape", ())[:1] == (rows,):
+            last = np.asarray(values[-1:])
+            return np.concatenate([values, np.repeat(last, missing, 0)])
+        return values
+
+    return pad(x), rows
+
+
+def trim_rows(outputs, rows):
+    """The first `rows` rows of every output (all of them for `None`)."""
+    if rows is None:
+        return outputs
+    return keras.tree.map_structure(lambda value: value[:rows], outputs)
+
+
+def shardable(dataset, batch_size):
+    """`dataset`, batches of `batch_size` rows made from arrays and then
+    preprocessed, with batching as its last step under a
+    `keras.distribution` over several processes that shards datasets
+    (`auto_shard_dataset`, the default). Keras then splits each global
+    batch between the processes, and finds its size from the dataset's
+    last batching step: the preprocessing `map` after it hides it, and
+    Keras would refuse the dataset. `batch_size=None` (a dataset given by
+    the user, whose batch size is unknown here) leaves it as it is."""
+    distribution = keras.distribution.distribution()
+    if (
+        batch_size is None
+        or distribution is None
+        or distribution.num_processes < 2
+        or not distribution.auto_shard_dataset
+    ):
+        return dataset
+    batches = dataset.cardinality()
+    dataset = dataset.unbatch().batch(batch_size)
+    if batches >= 0:
+        dataset = dataset.apply(
+            tf.data.experimental.assert_cardinality(batches)
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)

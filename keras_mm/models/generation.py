@@ -19,6 +19,7 @@ import keras_hub
 import numpy as np
 from keras import ops
 
+from keras_mm.base.replicas import batch_shards
 from keras_mm.layers.caption_preprocessor import END_TOKEN_ID
 from keras_mm.layers.caption_preprocessor import PAD_TOKEN_ID
 from keras_mm.layers.caption_preprocessor import START_TOKEN_ID
@@ -211,9 +212,15 @@ def run_in_batches(function, inputs, batch_size):
     """`function` over `inputs` (arrays, or a dict of them) in batches of
     one size (the last padded with copies of its last row, so that one
     compiled function serves them all); returns the int32 NumPy outputs
-    of every row."""
+    of every row.
+
+    Under a `keras.distribution` (JAX), each batch is split over the
+    devices of its batch axis: the size is rounded up to a multiple of
+    their number."""
     rows = len(keras.tree.flatten(inputs)[0])
-    size = min(batch_size, rows)
+    shards = batch_shards()
+    size = -(-min(batch_size, rows) // shards) * shards
+    distribution = keras.distribution.distribution()
     outputs = []
     for start in range(0, rows, size):
         stop = min(start + size, rows)
@@ -223,6 +230,9 @@ def run_in_batches(function, inputs, batch_size):
             if stop - start < size:
                 filler = np.repeat(x[-1:], size - (stop - start), axis=0)
                 x = np.concatenate([x, filler])
+            if distribution is not None:
+                layout = distribution.get_data_layout(x.shape)
+                return keras.distribution.distribute_tensor(x, layout)
             return ops.convert_to_tensor(x)
 
         token_ids = function(keras.tree.map_structure(batch, inputs))
