@@ -13,6 +13,7 @@ from keras_mm.layers.missing_modalities import MissingModalities
 from keras_mm.layers.multimodal_preprocessor import MultimodalPreprocessor
 from keras_mm.models.captioner import Captioner
 from keras_mm.models.multimodal_classifier import MultimodalClassifier
+from keras_mm.models.multimodal_classifier import check_class_names
 from keras_mm.models.speech_recognizer import SpeechRecognizer
 from keras_mm.utils.inputs import inputs_like
 from keras_mm.utils.validation import check_rate
@@ -91,6 +92,7 @@ def build_classifier(
     allow_missing=False,
     modality_dropout=0.0,
     hidden_activation="relu",
+    class_names=None,
     name="classifier",
 ):
     """Builds a compiled classifier (or regressor) over any mix of inputs.
@@ -149,6 +151,10 @@ def build_classifier(
             Defaults to `"relu"`; `"gelu"` helps when one part of a task
             stays at chance while another is learned (see
             `keras_mm.heads.ClassificationHead`).
+        class_names: list of `num_classes` strings, or `None`. Lets `fit`
+            take labels as names, `predict_labels` give names, and the
+            export serve `label_names`; saved with the model. Defaults to
+            `None` (the first `fit` on string labels sets them, sorted).
         name: str. Defaults to `"classifier"`.
 
     Returns:
@@ -192,6 +198,7 @@ def build_classifier(
         name="head",
     )  # Validates its arguments before anything is built.
     check_rate(modality_dropout=modality_dropout)
+    check_class_names(class_names, num_classes)
     multipliers = _multipliers(learning_rates, learning_rate, encoders)
     missing_keys = _missing_keys(allow_missing, modality_dropout, encoders)
     late = fusion == "late" or isinstance(fusion, fusion_lib.LateFusion)
@@ -257,6 +264,7 @@ def build_classifier(
         ),
         num_classes=num_classes,
         activation=activation,
+        class_names=class_names,
         learning_rate=learning_rate,
         learning_rate_multipliers=multipliers,
         name=name,

@@ -279,7 +279,9 @@ class DataFrameTest(TestCase):
         model = keras_mm.build_classifier(
             tiny_encoders(), num_classes=2, hidden_dim=8
         )
-        with pytest.raises(ValueError, match=r"(?s)row 3 .*3.png.*load_frame"):
+        with pytest.raises(
+            ValueError, match=r"(?s)row 3 .*3.png.*stream_frame"
+        ):
             model.predict(frame, verbose=0)
         with pytest.raises(ValueError, match="`y` must be a column"):
             model.fit(frame, "label", verbose=0)

@@ -1,18 +1,29 @@
+import functools
+
 import keras
 import numpy as np
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.base.file_inputs import FileInputs
+from keras_mm.base.file_inputs import is_frame
+from keras_mm.base.input_checks import check_inputs
+from keras_mm.base.input_checks import num_rows
+from keras_mm.base.input_checks import split_rows
 from keras_mm.base.replicas import AverageReplicas
 from keras_mm.base.replicas import batch_shards
 from keras_mm.base.replicas import check_batches
 from keras_mm.base.replicas import first_replica
-from keras_mm.data.adapters import batch_examples
+from keras_mm.base.replicas import pad_rows
+from keras_mm.base.replicas import shardable
+from keras_mm.base.replicas import trim_rows
+from keras_mm.base.resume import epoch_order
+from keras_mm.base.resume import resumable_callbacks
 from keras_mm.data.adapters import batches_dataset
+from keras_mm.data.adapters import generator_dataset
 from keras_mm.data.adapters import holds_raw_inputs
-from keras_mm.data.frames import load_frame
+from keras_mm.data.adapters import is_generator
 from keras_mm.data.pipeline import make_dataset
-from keras_mm.layers.audio_preprocessor import AudioPreprocessor
-from keras_mm.layers.image_preprocessing import image_shapes
+from keras_mm.data.streaming import read_errors
 from keras_mm.utils.inputs import consumer
 from keras_mm.utils.tf_utils import is_dataset
 from keras_mm.utils.tf_utils import require_tensorflow
@@ -38,23 +49,38 @@ def _share_encoder_preprocessors(model):
             preprocessors[key] = own
 
 
+def _raising_read_errors(method):
+    """Raises a file that cannot be read inside `tf.data` as the clear
+    `ValueError` it was, not as the TensorFlow error that wraps it."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with read_errors():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
 @keras_mm_export
 class PipelineModel(keras.Model):
     """A functional model with a `preprocessor` that runs in the data pipeline.
 
     `fit`, `evaluate` and `predict` take raw inputs (lists of strings,
-    waveforms of any length, arrays, a pandas DataFrame whose columns are
-    the input keys, with image and audio file paths read by
-    `keras_mm.data.load_frame`, or a batched `tf.data.Dataset`) and map
-    `self.preprocessor` over them in `tf.data`, so raw strings work on every
-    backend. Calling the model itself (`model(inputs)`) takes preprocessed
-    tensors. Without a preprocessor this is a plain functional model.
+    waveforms of any length, arrays, image and audio file paths, a pandas
+    DataFrame or a Hugging Face `datasets.Dataset` whose columns are the
+    input keys, a `tf.data.Dataset`, a `keras.utils.PyDataset` or a
+    generator) and map `self.preprocessor` over them in `tf.data`, so raw
+    strings work on every backend. Calling the model itself
+    (`model(inputs)`) takes preprocessed tensors. Without a preprocessor
+    this is a plain functional model.
 
-    With a DataFrame, the columns named like the model's inputs are read
-    (others are ignored), and `y` may be the name of its label column. An
-    unreadable file raises a `ValueError` naming the row; to skip such
-    rows instead, read the frame first with
-    `keras_mm.data.load_frame(frame, ..., on_error="skip")`.
+    Files are read in the pipeline as batches are needed
+    (`keras_mm.data.streaming`), so memory stays flat in the number of
+    rows; an unreadable file raises a `ValueError` naming its row. With a
+    DataFrame, the columns named like the model's inputs are read (others
+    are ignored), and `y` may be the name of its label column; to skip
+    unreadable rows, pass `keras_mm.data.stream_frame(frame, ...,
+    on_error="skip")` instead.
 
     Build one like a functional model, `PipelineModel(inputs, outputs,
     preprocessor=...)`; the preprocessor is saved with the model.
@@ -142,27 +168,60 @@ class PipelineModel(keras.Model):
         if keras.backend.backend() != "tensorflow":
             super()._maybe_symbolic_build(iterator, data_batch)
             return
-        if data_batch is None and iterator is not None:
+        spec = self.__dict__.get("_data_spec")
+        if data_batch is None and iterator is not None and spec is None:
             for _, _, batches in iterator:
                 data_batch = next(batches)
                 break
-        if self._distribute_strategy is not None:
+        if self._distribute_strategy is not None and data_batch is not None:
             data_batch = first_replica(self._distribute_strategy, data_batch)
         with self.distribute_strategy.scope():
             self._symbolic_build(data_batch=data_batch)
 
-    def _dataset(self, x, y, sample_weight, batch_size, shuffle=False):
+    def _symbolic_build(self, iterator=None, data_batch=None):
+        # Shapes are all a build needs: with the pipeline's element spec,
+        # no batch is taken from the iterator, which would lose it from a
+        # one-pass source (a generator) and read its files for nothing.
+        spec = self.__dict__.pop("_data_spec", None)
+        if data_batch is None and spec is not None:
+            x, y, weights = keras.utils.unpack_x_y_sample_weight(
+                keras.tree.map_structure(
+                    lambda s: keras.KerasTensor(tuple(s.shape), s.dtype.name),
+                    spec,
+                )
+            )
+            try:  # Sizes the pipeline leaves open, from the model's inputs.
+                x = keras.tree.map_structure(_known_sizes, x, self.input)
+            except (TypeError, ValueError):
+                pass
+            data_batch = keras.utils.pack_x_y_sample_weight(x, y, weights)
+        super()._symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def _dataset(
+        self, x, y, sample_weight, batch_size, shuffle=False, order=None
+    ):
         prepare = getattr(self.preprocessor, "prepare", None)
-        if prepare is not None and not is_dataset(x):
-            x = prepare(x)
-        return make_dataset(
+        read_fn = None
+        if not is_dataset(x):
+            if prepare is not None:
+                x = prepare(x)
+            paths = FileInputs(self).path_keys(x)
+            if paths:
+                read_fn = functools.partial(
+                    FileInputs(self).read, keys=paths, positions=True
+                )
+        dataset = make_dataset(
             x,
             y,
             sample_weight,
             batch_size=batch_size or 32,
             shuffle=shuffle,
             map_fn=self.preprocessor,
+            read_fn=read_fn,
+            epochs=order[:2] if order else None,
+            seed=order[2] if order else None,
         )
+        return shardable(dataset, None if is_dataset(x) else batch_size or 32)
 
     def _check_inputs(self, x, batch_size=None):
         """Compares raw array inputs with the model's inputs before any
@@ -180,7 +239,9 @@ class PipelineModel(keras.Model):
             check_inputs(
                 x,
                 self.input,
-                skip=set(preprocessor.preprocessors) | {"present"},
+                skip=set(preprocessor.preprocessors)
+                | set(FileInputs(self).path_keys(x))
+                | {"present"},
                 optional=optional | {"present"},
             )
 
@@ -212,60 +273,15 @@ class PipelineModel(keras.Model):
                 + ")."
             )
 
-    def _from_frame(self, x, y):
-        """Reads a pandas DataFrame (image and audio file paths, text) into
-        the dict of raw inputs; `y` may name the label column."""
-        if not (hasattr(x, "columns") and hasattr(x, "iloc")):
-            return x, y
-        expected = self.input if isinstance(self.input, dict) else {}
-        preprocessors = getattr(self.preprocessor, "preprocessors", {})
-        missing = getattr(self.preprocessor, "missing", None) or {}
-        images, audio, text, rates = [], [], [], set()
-        for key in expected:
-            if key not in x.columns:
-                continue
-            layer = preprocessors.get(key)
-            if isinstance(layer, AudioPreprocessor):
-                audio.append(key)
-                rates.add(layer.sample_rate)
-            elif layer is not None or missing.get(key, {}).get("dtype") == (
-                "string"
-            ):
-                text.append(key)
-            elif len(expected[key].shape) == 4:
-                images.append(key)
-        if isinstance(y, str) and y not in x.columns:
-            raise ValueError(
-                f"`y` must be a column of the DataFrame. Received: y={y!r}; "
-                f"columns: {list(x.columns)}"
-            )
-        sizes = [shape[:2] for shape in image_shapes(self)]
-        frame = x
-        try:
-            x, labels = load_frame(
-                frame,
-                images=images,
-                audio=audio,
-                text=text,
-                labels=y if isinstance(y, str) else None,
-                image_size=sizes[0] if sizes else None,
-                sample_rate=rates.pop() if len(rates) == 1 else 16000,
-            )
-        except ValueError as error:
-            message = str(error).replace(
-                'Pass `on_error="skip"`',
-                "Read the frame with `keras_mm.data.load_frame(frame, ..., "
-                'on_error="skip")`',
-            )
-            raise ValueError(message) from None
-        for key in text:
-            if key not in missing:
-                # Empty text is text, for a model that takes no missing text.
-                x[key] = [
-                    "" if value is None and isinstance(cell, str) else value
-                    for value, cell in zip(x[key], frame[key])
-                ]
-        return x, labels if isinstance(y, str) else y
+    def _from_table(self, x, y, batch_size=None, shuffle=False):
+        """A pandas DataFrame or a Hugging Face `datasets.Dataset` -> raw
+        inputs (`FileInputs.from_table`); anything else as it is."""
+        return FileInputs(self).from_table(x, y, batch_size, shuffle)
+
+    def _encode_labels(self, y):
+        """Labels as users give them -> as the loss takes them (class
+        names -> indices, in a classifier). The default returns `y`."""
+        return y
 
     def _prepare(self, x, y):
         """Raw `(x, y)` -> `(x, y)` before anything else sees them, in
@@ -286,8 +302,13 @@ class PipelineModel(keras.Model):
         Keras as they are."""
         if self.preprocessor is None:
             return x
+        if is_generator(x):
+            require_tensorflow(
+                f"`{type(self).__name__}.{method}` on a generator"
+            )
+            return generator_dataset(x)
         if is_dataset(x):
-            return batch_examples(x, self.input, batch_size)
+            return FileInputs(self).read_dataset(x, batch_size)
         if not isinstance(x, keras.utils.PyDataset) or not holds_raw_inputs(
             x[0], self.input
         ):
@@ -303,6 +324,7 @@ class PipelineModel(keras.Model):
                 "ids, not strings) in a `keras.utils.PyDataset`.",
             )
 
+    @_raising_read_errors
     def fit(
         self,
         x=None,
@@ -316,6 +338,11 @@ class PipelineModel(keras.Model):
     ):
         self._require_tensorflow(x, "fit")
         x = self._adapt(x, batch_size, "fit")
+        # Keras' BackupAndRestore restarts an interrupted epoch from its
+        # first batch; keras_mm's resumes it at the last backup.
+        kwargs["callbacks"], backup = resumable_callbacks(
+            self, kwargs.get("callbacks")
+        )
         if (
             keras.backend.backend() == "tensorflow"
             and self._distribute_strategy is not None
@@ -325,12 +352,20 @@ class PipelineModel(keras.Model):
                 AverageReplicas(),
             ]
         x, y = self._prepare(x, y)
+        if validation_split and is_frame(x):
+            # Split the frame's rows, so that both parts are streamed.
+            cut = int(len(x.index) * (1.0 - validation_split))
+            held_out = y if y is None or isinstance(y, str) else y[cut:]
+            validation_data = (x.iloc[cut:], held_out)
+            x, y = x.iloc[:cut], y if held_out is y else y[:cut]
+            validation_split = None
         if isinstance(validation_data, (tuple, list, dict)):
             vx, vy, vw = keras.utils.unpack_x_y_sample_weight(validation_data)
-            validation_data = keras.utils.pack_x_y_sample_weight(
-                *self._prepare(vx, vy), vw
-            )
-        x, y = self._from_frame(x, y)
+            vx, vy = self._from_table(*self._prepare(vx, vy), batch_size)
+            vy = self._encode_labels(vy)
+            validation_data = keras.utils.pack_x_y_sample_weight(vx, vy, vw)
+        x, y = self._from_table(x, y, batch_size, shuffle)
+        y = self._encode_labels(y)
         self._check_inputs(x, batch_size)
         self._check_labels(y)
         if not self._needs_pipeline(x):
@@ -350,10 +385,25 @@ class PipelineModel(keras.Model):
                     "`validation_split` needs arrays or lists, not a "
                     "`tf.data.Dataset`. Pass `validation_data` instead."
                 )
-            (x, y, sample_weight), validation_data = _split(
+            (x, y, sample_weight), validation_data = split_rows(
                 (x, y, sample_weight), validation_split
             )
-        data = self._dataset(x, y, sample_weight, batch_size, shuffle)
+        order = None
+        if shuffle and not is_dataset(x) and not kwargs.get("steps_per_epoch"):
+            # Each epoch's order from a seed and the epoch alone, so that
+            # a resumed run sees the batches a run never stopped saw.
+            order = epoch_order(
+                self,
+                backup,
+                kwargs.get("initial_epoch", 0),
+                kwargs.get("epochs", 1),
+            )
+        data = self._dataset(x, y, sample_weight, batch_size, shuffle, order)
+        self.__dict__["_data_spec"] = data.element_spec
+        if order:
+            kwargs["steps_per_epoch"] = int(data.cardinality()) // (
+                order[1] - order[0]
+            )
         if validation_data is not None:
             validation_data = self._dataset(
                 *keras.utils.unpack_x_y_sample_weight(validation_data)
@@ -365,6 +415,7 @@ class PipelineModel(keras.Model):
             data, validation_data=validation_data, shuffle=False, **kwargs
         )
 
+    @_raising_read_errors
     def evaluate(
         self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs
     ):
@@ -373,7 +424,8 @@ class PipelineModel(keras.Model):
             self._require_tensorflow(x, "evaluate")
             x = self._adapt(x, batch_size, "evaluate")
             x, y = self._prepare(x, y)
-            x, y = self._from_frame(x, y)
+            x, y = self._from_table(x, y, batch_size)
+            y = self._encode_labels(y)
             self._check_inputs(x, batch_size)
             self._check_labels(y)
         if not self._needs_pipeline(x) or kwargs.get(
@@ -387,96 +439,33 @@ class PipelineModel(keras.Model):
                 **kwargs,
             )
         data = self._dataset(x, y, sample_weight, batch_size)
+        self.__dict__["_data_spec"] = data.element_spec
         return super().evaluate(data, **kwargs)
 
+    @_raising_read_errors
     def predict(self, x, batch_size=None, **kwargs):
         self._require_tensorflow(x, "predict")
         x = self._adapt(x, batch_size, "predict")
         x, _ = self._prepare(x, None)
-        x, _ = self._from_frame(x, None)
+        x, _ = self._from_table(x, None, batch_size)
+        rows = None
+        if not is_dataset(x) and not isinstance(x, keras.utils.PyDataset):
+            # Any number of rows: the last batch is padded for the devices
+            # of a `keras.distribution`, and the padding's outputs dropped.
+            x, rows = pad_rows(x, num_rows(x), batch_size or 32, batch_shards())
         self._check_inputs(x, batch_size)
         if not self._needs_pipeline(x):
-            return super().predict(x, batch_size=batch_size, **kwargs)
-        return super().predict(
-            self._dataset(x, None, None, batch_size), **kwargs
-        )
-
-
-def num_rows(x):
-    """The rows of raw inputs `x` (an array, a list, or a dict or tuple of
-    them), counted on the first; `None` when it has no length."""
-    while isinstance(x, (dict, tuple)) and x:
-        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
-    if isinstance(x, (str, dict, tuple)) or not hasattr(x, "__len__"):
-        return None
-    return len(x)
-
-
-def _split(data, fraction):
-    """Splits the last `fraction` of rows off, as Keras' `validation_split`."""
-
-    def rows(x, start, stop):
-        if x is None:
-            return None
-        if isinstance(x, dict):
-            return {k: rows(v, start, stop) for k, v in x.items()}
-        return x[start:stop]
-
-    total = num_rows(data[0])
-    cut = int(total * (1.0 - fraction))
-    train = tuple(rows(part, 0, cut) for part in data)
-    validation = tuple(rows(part, cut, total) for part in data)
-    return train, keras.utils.pack_x_y_sample_weight(*validation)
-
-
-def check_inputs(x, expected, skip=(), optional=(), path="inputs"):
-    """Raises a `ValueError` where array inputs `x` cannot feed the model
-    inputs `expected` (a `KerasTensor` or a dict of them): missing or unknown
-    keys, wrong rank, wrong fixed sizes, strings for numbers. Keys in `skip`
-    (raw inputs of a preprocessor) are not compared; keys in `optional` may
-    be left out."""
-    if isinstance(expected, dict):
-        if not isinstance(x, dict):
-            raise ValueError(
-                f"{path} must be a dict with keys {sorted(expected)}. "
-                f"Received: {type(x).__name__}"
+            outputs = super().predict(x, batch_size=batch_size, **kwargs)
+        else:
+            outputs = super().predict(
+                self._dataset(x, None, None, batch_size), **kwargs
             )
-        unknown = sorted(set(x) - set(expected))
-        missing = sorted(set(expected) - set(x) - set(optional))
-        if unknown or missing:
-            raise ValueError(
-                f"{path} keys do not match the model's. Expected keys: "
-                f"{sorted(expected)}. Received keys: {sorted(x)}"
-                + (f"; unknown: {unknown}" if unknown else "")
-                + (f"; missing: {missing}" if missing else "")
-            )
-        for key in expected:
-            if key not in skip and key in x:
-                check_inputs(x[key], expected[key], path=f"input '{key}'")
-        return
-    if isinstance(x, (list, tuple)) and x and isinstance(x[0], str):
-        kind = "strings"
-    elif hasattr(x, "shape") and hasattr(x, "dtype"):
-        try:
-            kind = keras.backend.standardize_dtype(x.dtype)
-        except (TypeError, ValueError):
-            kind = str(x.dtype)
-    else:
-        return
-    wanted = expected.shape[1:]
-    if kind in ("string", "strings") or (
-        kind != "bool" and not kind.startswith(("int", "uint", "float"))
-    ):
-        raise ValueError(
-            f"{path} must hold numbers of shape (batch, "
-            f"{', '.join(str(d) for d in wanted)}). Received: {kind}"
-        )
-    shape = tuple(x.shape)[1:]
-    if len(shape) != len(wanted) or any(
-        w is not None and w != s for w, s in zip(wanted, shape)
-    ):
-        raise ValueError(
-            f"{path} must have shape (batch, "
-            f"{', '.join(str(d) for d in wanted)}) (None: any size). "
-            f"Received shape: {tuple(x.shape)}"
-        )
+        return trim_rows(outputs, rows)
+
+
+def _known_sizes(tensor, model_input):
+    shape = tuple(
+        given if given is not None else wanted
+        for given, wanted in zip(tensor.shape, model_input.shape)
+    )
+    return keras.KerasTensor(shape, tensor.dtype)

@@ -1,5 +1,6 @@
 """Raw inputs in the containers Keras users pass: a `keras.utils.PyDataset`
-of batches, and a `tf.data.Dataset` of single examples.
+or a Python generator of batches, a Hugging Face `datasets.Dataset`, and a
+`tf.data.Dataset` of single examples.
 
 Each becomes a batched `tf.data.Dataset` of raw inputs, which the task's
 preprocessor then maps as it maps arrays.
@@ -8,6 +9,7 @@ preprocessor then maps as it maps arrays.
 import keras
 import numpy as np
 
+from keras_mm.data.pipeline import batch
 from keras_mm.utils.tf_utils import tf
 from keras_mm.utils.tf_utils import to_tf
 
@@ -85,6 +87,60 @@ def batches_dataset(batches):
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
 
 
+def is_generator(x):
+    """Whether `x` is a Python generator or iterator of batches (not a
+    container Keras or keras_mm takes otherwise)."""
+    return hasattr(x, "__next__") and not isinstance(x, (str, bytes))
+
+
+def generator_dataset(generator):
+    """A `tf.data.Dataset` over the raw batches a Python generator yields:
+    one pass, as Keras reads a generator (the first batch is read here,
+    for the batches' structure, and given back first)."""
+    try:
+        first = next(generator)
+    except StopIteration:
+        raise ValueError("The generator yielded no batch.") from None
+    signature = tf.nest.map_structure(_spec, _pack(first))
+    pending = [first]
+
+    def generate():
+        while pending:
+            yield tf.nest.map_structure(_like, _pack(pending.pop()), signature)
+        for raw in generator:
+            yield tf.nest.map_structure(_like, _pack(raw), signature)
+
+    return tf.data.Dataset.from_generator(generate, output_signature=signature)
+
+
+def is_huggingface(x):
+    """Whether `x` is a Hugging Face `datasets.Dataset`."""
+    return hasattr(x, "to_tf_dataset") and hasattr(x, "column_names")
+
+
+def huggingface_dataset(dataset, inputs, labels, batch_size, shuffle):
+    """A Hugging Face `datasets.Dataset` as a batched `tf.data.Dataset` of
+    its columns named like the model's `inputs` (and the `labels`
+    column), through its `to_tf_dataset`."""
+    columns = [key for key in inputs if key in dataset.column_names]
+    if not columns:
+        raise ValueError(
+            f"The dataset has no column named like the model's inputs "
+            f"{list(inputs)}. Its columns: {dataset.column_names}"
+        )
+    if labels is not None and labels not in dataset.column_names:
+        raise ValueError(
+            f"`y` must name a column of the dataset. Received: y={labels!r}; "
+            f"columns: {dataset.column_names}"
+        )
+    return dataset.to_tf_dataset(
+        columns=columns,
+        label_cols=labels,
+        batch_size=batch_size or 32,
+        shuffle=shuffle,
+    )
+
+
 def unbatched_input(dataset, model_inputs):
     """`(key, spec)` of the first input that shows `dataset` to hold single
     examples (a scalar string, or one axis fewer than the model's input),
@@ -125,9 +181,4 @@ def batch_examples(dataset, model_inputs, batch_size):
             "`dataset.batch(32)` (`ragged_batch` for waveforms of different "
             "lengths), or pass `batch_size=32` to batch it here."
         )
-    if all(
-        spec.shape.is_fully_defined()
-        for spec in tf.nest.flatten(dataset.element_spec)
-    ):
-        return dataset.batch(batch_size)
-    return dataset.ragged_batch(batch_size)
+    return batch(dataset, batch_size)

@@ -19,11 +19,11 @@ _MAX_LISTED_ROWS = 5
 _LUMA_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], "float32")
 
 
-class _CellError(Exception):
+class CellError(Exception):
     """A cell of a frame that cannot be turned into an input (the cause)."""
 
 
-def _check_image_size(image_size):
+def check_image_size(image_size):
     if image_size is None:
         return None
     valid = (
@@ -89,16 +89,16 @@ def _resize(image, image_size):
 
 
 def _decode_image(path):
-    """Decodes an image file to uint8 `(h, w, c)`; raises `_CellError`."""
+    """Decodes an image file to uint8 `(h, w, c)`; raises `CellError`."""
     require_tensorflow("Reading image files")
     if not os.path.isfile(path):
-        raise _CellError("no such file.")
+        raise CellError("no such file.")
     try:
         image = tf.io.decode_image(
             tf.io.read_file(path), channels=0, expand_animations=False
         )
     except tf.errors.OpError as error:
-        raise _CellError(op_error_message(error)) from None
+        raise CellError(op_error_message(error)) from None
     return image.numpy()
 
 
@@ -138,17 +138,17 @@ def read_image(path, image_size=None, channels=3):
     >>> read_image(path, image_size=(16, 16)).shape
     (16, 16, 3)
     """
-    image_size = _check_image_size(image_size)
+    image_size = check_image_size(image_size)
     _check_channels(channels)
     path = os.fspath(path)
     try:
         image = _decode_image(path)
-    except _CellError as error:
+    except CellError as error:
         raise ValueError(f"Cannot read image file '{path}': {error}") from None
     return _resize(_convert_channels(image, channels), image_size)
 
 
-def _normalize_columns(columns, argument):
+def normalize_columns(columns, argument):
     if columns is None:
         return ()
     if isinstance(columns, str) or not hasattr(columns, "__iter__"):
@@ -162,7 +162,7 @@ def _normalize_columns(columns, argument):
     return columns
 
 
-def _is_missing(value):
+def is_missing_cell(value):
     """`None`, a NaN-like scalar, or a blank string."""
     if value is None:
         return True
@@ -192,31 +192,31 @@ def _array_to_image(value, channels):
     if image.ndim == 2:
         image = image[..., None]
     if image.ndim != 3 or not 1 <= image.shape[-1] <= 4:
-        raise _CellError(
+        raise CellError(
             "an image array must have shape (height, width) or "
             f"(height, width, 1-4 channels); got shape {image.shape}."
         )
     if image.dtype.kind not in "biuf":
-        raise _CellError(f"image arrays must be numeric; got {image.dtype}.")
+        raise CellError(f"image arrays must be numeric; got {image.dtype}.")
     if image.dtype != np.uint8:
         image = np.clip(np.round(image.astype("float64")), 0, 255)
         image = image.astype("uint8")
     return _convert_channels(image, channels)
 
 
-def _load_image_cell(value, image_size):
+def load_image_cell(value, image_size):
     if isinstance(value, (str, os.PathLike)):
         image = _convert_channels(_decode_image(os.fspath(value)), 3)
     elif np.ndim(value) > 0:
         image = _array_to_image(value, 3)
     else:
-        raise _CellError(
+        raise CellError(
             f"expected a file path or an image array; got {type(value)}."
         )
     return _resize(image, image_size)
 
 
-def _load_audio_cell(value, sample_rate):
+def load_audio_cell(value, sample_rate):
     if isinstance(value, (str, os.PathLike)):
         path = os.fspath(value)
         try:
@@ -226,16 +226,16 @@ def _load_audio_cell(value, sample_rate):
             prefix = f"Cannot read audio file '{path}': "
             if message.startswith(prefix):
                 message = message[len(prefix) :]
-            raise _CellError(message) from None
+            raise CellError(message) from None
     if np.ndim(value) > 0:
         waveform = np.asarray(value)
         if waveform.ndim != 1 or waveform.dtype.kind not in "biuf":
-            raise _CellError(
+            raise CellError(
                 "an audio array must be a 1-D numeric waveform; got "
                 f"shape {waveform.shape} and dtype {waveform.dtype}."
             )
         return waveform.astype("float32")
-    raise _CellError(
+    raise CellError(
         f"expected a file path or a 1-D waveform array; got {type(value)}."
     )
 
@@ -246,7 +246,7 @@ def _load_text_cell(value):
     return str(value)
 
 
-def _describe_rows(failures, index):
+def describe_rows(failures, index):
     lines = []
     for position in sorted(failures)[:_MAX_LISTED_ROWS]:
         cells = "; ".join(
@@ -366,7 +366,7 @@ def load_frame(
             '`on_error` must be "raise" or "skip". Received: '
             f"on_error={on_error!r}"
         )
-    image_size = _check_image_size(image_size)
+    image_size = check_image_size(image_size)
     if (
         not isinstance(sample_rate, (int, np.integer))
         or isinstance(sample_rate, bool)
@@ -377,9 +377,9 @@ def load_frame(
             f"sample_rate={sample_rate!r}"
         )
     roles = {
-        "images": _normalize_columns(images, "images"),
-        "audio": _normalize_columns(audio, "audio"),
-        "text": _normalize_columns(text, "text"),
+        "images": normalize_columns(images, "images"),
+        "audio": normalize_columns(audio, "audio"),
+        "text": normalize_columns(text, "text"),
     }
     requested = [(column, role) for role in roles for column in roles[role]]
     if labels is not None:
@@ -406,7 +406,9 @@ def load_frame(
         seen[column] = role
 
     def is_file(value):
-        return isinstance(value, (str, os.PathLike)) and not _is_missing(value)
+        return isinstance(value, (str, os.PathLike)) and not (
+            is_missing_cell(value)
+        )
 
     num_files = sum(
         is_file(value)
@@ -423,17 +425,17 @@ def load_frame(
         for column in columns:
             outputs = []
             for position, value in enumerate(frame[column].to_list()):
-                if _is_missing(value):
+                if is_missing_cell(value):
                     outputs.append(None)
                     continue
                 try:
                     if role == "images":
-                        output = _load_image_cell(value, image_size)
+                        output = load_image_cell(value, image_size)
                     elif role == "audio":
-                        output = _load_audio_cell(value, sample_rate)
+                        output = load_audio_cell(value, sample_rate)
                     else:
                         output = _load_text_cell(value)
-                except _CellError as error:
+                except CellError as error:
                     failures.setdefault(position, []).append(
                         (column, value, str(error))
                     )
@@ -446,7 +448,7 @@ def load_frame(
 
     num_rows = len(frame.index)
     if failures:
-        rows = _describe_rows(failures, frame.index)
+        rows = describe_rows(failures, frame.index)
         if on_error == "raise":
             raise ValueError(
                 f"{len(failures)} of {num_rows} rows could not be read:\n"

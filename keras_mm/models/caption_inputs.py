@@ -9,7 +9,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_mm.base.pipeline_model import check_inputs
+from keras_mm.base.input_checks import check_inputs
 from keras_mm.data.audio_io import read_waveforms
 from keras_mm.encoders.encoder import Encoder
 

@@ -17,8 +17,29 @@ from keras_mm.models.task import spec
 from keras_mm.models.task import top_one
 from keras_mm.models.task import waveform_specs
 from keras_mm.utils.inputs import consumer
+from keras_mm.utils.tf_utils import tf
 
 ACTIVATIONS = ("softmax", "sigmoid", None)
+
+
+def check_class_names(class_names, num_classes):
+    """`class_names` as a list of `num_classes` different strings, or
+    `None`; a `ValueError` saying what is wrong otherwise."""
+    if class_names is None:
+        return None
+    names = list(class_names) if not isinstance(class_names, str) else None
+    if (
+        names is None
+        or not all(isinstance(n, str) for n in names)
+        or len(set(names)) != len(names)
+        or len(names) != num_classes
+    ):
+        raise ValueError(
+            f"`class_names` must be a list of {num_classes} different "
+            "strings, one per class (`num_classes`). Received: "
+            f"class_names={class_names!r}"
+        )
+    return names
 
 
 @keras_mm_export
@@ -49,6 +70,11 @@ class MultimodalClassifier(Task):
             `1e-3`.
         learning_rate_multipliers: dict or `None`. Path prefix to a
             multiplier of `learning_rate` (see `keras_mm.optimizers.Adam`).
+        class_names: list of `num_classes` strings, or `None`. With names,
+            `fit` and `evaluate` take labels as names, `predict_labels`
+            gives names, and the export serves `label_names` too. Without,
+            the first `fit` on string labels names the classes by those
+            labels, sorted, when there are `num_classes` of them.
 
     Examples:
     >>> images = keras.Input((8, 8, 3), name="images")
@@ -66,6 +92,7 @@ class MultimodalClassifier(Task):
         *args,
         num_classes=None,
         activation="softmax",
+        class_names=None,
         **kwargs,
     ):
         if activation not in ACTIVATIONS:
@@ -76,6 +103,7 @@ class MultimodalClassifier(Task):
         super().__init__(*args, **kwargs)
         self.num_classes = num_classes
         self.activation = activation
+        self.class_names = check_class_names(class_names, num_classes)
 
     def default_loss(self):
         if self.num_classes is None:
@@ -104,7 +132,66 @@ class MultimodalClassifier(Task):
             labels = keras.ops.cast(outputs > 0.5, "int32")
             return {"probabilities": outputs, "labels": labels}
         name = "probabilities" if self.activation == "softmax" else "logits"
-        return {name: outputs, "labels": top_one(outputs)}
+        served = {name: outputs, "labels": top_one(outputs)}
+        if self.class_names and tf is not None and tf.is_tensor(outputs):
+            names = tf.constant(self.class_names)
+            served["label_names"] = tf.gather(names, served["labels"])
+        return served
+
+    # === Class names ===
+    def _encode_labels(self, y):
+        """Labels given as class names -> their indices; the first string
+        labels name the classes of a model without names."""
+        if y is None or isinstance(y, str) or self.num_classes is None:
+            return y
+        labels = np.asarray(y)
+        if labels.dtype.kind not in "USO" or labels.size == 0:
+            return y
+        labels = labels.astype(str)
+        if self.class_names is None:
+            found = sorted(set(labels.reshape(-1).tolist()))
+            if len(found) != self.num_classes:
+                raise ValueError(
+                    f"The labels are strings, {len(found)} different ones, "
+                    f"but the model has {self.num_classes} classes and no "
+                    "class names. Build it with `class_names=[...]` (all "
+                    f"{self.num_classes}, in the order of its outputs). "
+                    f"Received labels: {found[:10]}"
+                )
+            self.class_names = found
+        index = {name: i for i, name in enumerate(self.class_names)}
+        unknown = sorted(set(labels.reshape(-1).tolist()) - set(index))
+        if unknown:
+            raise ValueError(
+                f"Labels {unknown[:10]} are not class names of this model. "
+                f"Its class names: {self.class_names}"
+            )
+        return np.vectorize(index.__getitem__, otypes=["int32"])(labels)
+
+    def predict_labels(self, x, batch_size=None, **kwargs):
+        """Predicts each row's class: its name (or index, for a model
+        without `class_names`); for a sigmoid head, the list of classes
+        over 0.5. Takes what `predict` takes.
+
+        Examples:
+        >>> model = keras_mm.build_classifier(
+        ...     {"images": keras_mm.encoders.image(
+        ...         "cnn_small", image_shape=(8, 8, 3))},
+        ...     num_classes=2, class_names=["cat", "dog"], hidden_dim=8)
+        >>> model.predict_labels({"images": np.zeros((3, 8, 8, 3))},
+        ...                      verbose=0).shape
+        (3,)
+        """
+        if self.num_classes is None:
+            raise ValueError(
+                "`predict_labels` needs classes; this model is a regressor "
+                "(`num_classes=None`). Use `predict`."
+            )
+        outputs = np.asarray(self.predict(x, batch_size=batch_size, **kwargs))
+        names = np.asarray(self.class_names or range(self.num_classes))
+        if self.activation == "sigmoid":
+            return [names[row > 0.5].tolist() for row in outputs]
+        return names[np.argmax(outputs, axis=-1)]
 
     def _raw_spec(self, key, layer):
         if isinstance(layer, WordTokenizer):
@@ -256,7 +343,9 @@ class MultimodalClassifier(Task):
                     features[key] = x[key]
             if missing:
                 features["present"] = {k: x[f"{k}_present"] for k in missing}
-            return self.serving_outputs(self(features, training=False))
+            outputs = self.serving_outputs(self(features, training=False))
+            outputs.pop("label_names", None)  # TFLite serves indices.
+            return outputs
 
         assets = {"kind": "classifier", "inputs": inputs, "missing": missing}
         return assets, specs, serve
@@ -286,6 +375,10 @@ class MultimodalClassifier(Task):
         config = super().get_config()
         config.update(self.task_config())
         config.update(
-            {"num_classes": self.num_classes, "activation": self.activation}
+            {
+                "num_classes": self.num_classes,
+                "activation": self.activation,
+                "class_names": self.class_names,
+            }
         )
         return config

@@ -104,3 +104,64 @@ class AdaptersTest(TestCase):
         )
         recognizer.fit(Clips(), epochs=1, verbose=0)
         self.assertEqual(int(recognizer.optimizer.iterations), 2)
+
+
+class CountBatches(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.train = self.test = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.train += 1
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.test += 1
+
+
+class GeneratorAndHuggingFaceTest(TestCase):
+    def test_generator_of_raw_batches_loses_no_batch(self):
+        model = toy_model()
+
+        def batches():
+            for start in (0, 2, 4):
+                rows = slice(start, start + 2)
+                x = {"text": TEXT[rows], "number": NUMBER[rows]}
+                yield x, LABELS[rows]
+
+        counter = CountBatches()
+        # Keras warns at the end of any source of unknown length.
+        with self.assertWarnsRegex(UserWarning, "ran out of data"):
+            model.fit(batches(), epochs=1, verbose=0, callbacks=[counter])
+        # The model was built from the pipeline's shapes, not from a batch
+        # taken from the generator: all three batches trained.
+        self.assertEqual(counter.train, 3)
+        with self.assertWarnsRegex(UserWarning, "ran out of data"):
+            scores = model.evaluate(batches(), verbose=0, callbacks=[counter])
+        self.assertEqual(counter.test, 3)
+        self.assertAllClose(
+            scores,
+            model.evaluate({"text": TEXT, "number": NUMBER}, LABELS, verbose=0),
+        )
+        with self.assertRaisesRegex(ValueError, "yielded no batch"):
+            model.fit(iter([]), verbose=0)
+
+    def test_hugging_face_dataset(self):
+        import datasets
+
+        model = toy_model()
+        table = datasets.Dataset.from_dict(
+            {"text": TEXT, "number": NUMBER.tolist(), "y": LABELS.tolist()}
+        )
+        history = model.fit(table, "y", batch_size=3, epochs=2, verbose=0)
+        self.assertLen(history.history["loss"], 2)
+        expected = model.predict({"text": TEXT, "number": NUMBER}, verbose=0)
+        self.assertAllClose(model.predict(table, verbose=0), expected)
+        through_tf = table.to_tf_dataset(
+            columns=["text", "number"], label_cols="y", batch_size=4
+        )
+        self.assertAllClose(
+            model.evaluate(through_tf, verbose=0),
+            model.evaluate({"text": TEXT, "number": NUMBER}, LABELS, verbose=0),
+        )
+        with self.assertRaisesRegex(ValueError, "`y` must name a column"):
+            model.fit(table, "label", verbose=0)

@@ -9,6 +9,7 @@ from unittest import mock
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_mm
 from keras_mm import cli
@@ -146,6 +147,29 @@ class SavedModelTest(TestCase):
             self.assertLess(keras_mm.export.verify(path, model, x), 1e-5)
         with self.assertRaisesRegex(ValueError, "no signature"):
             keras_mm.export.verify(path, model, x, signature="encoded_images")
+
+    def test_class_names_are_served(self):
+        images = keras.Input((4, 4, 3), name="images")
+        outputs = keras.layers.Dense(3, activation="softmax")(
+            keras.layers.Flatten()(images)
+        )
+        model = keras_mm.models.MultimodalClassifier(
+            {"images": images},
+            outputs,
+            num_classes=3,
+            class_names=["cat", "dog", "owl"],
+        )
+        path = keras_mm.export.saved_model(
+            model, os.path.join(self.get_temp_dir(), "named")
+        )
+        x = {"images": np.random.rand(5, 4, 4, 3).astype("f4")}
+        served = tf.saved_model.load(path).signatures["serving_default"](
+            images=tf.constant(x["images"])
+        )
+        np.testing.assert_array_equal(
+            served["label_names"].numpy().astype(str),
+            model.predict_labels(x, verbose=0),
+        )
 
     def test_verify_needs_a_saved_model(self):
         with self.assertRaisesRegex(ValueError, "not a SavedModel"):
