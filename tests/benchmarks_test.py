@@ -2,6 +2,10 @@
 BENCHMARKS.md, not in tests)."""
 
 import json
+import math
+import os
+import subprocess
+import sys
 from unittest import mock
 
 import keras
@@ -12,12 +16,14 @@ import keras_mm
 from benchmarks import captioner_generate_speed
 from benchmarks import export_benchmark
 from benchmarks import fusion_benchmark
+from benchmarks import gpu_check
 from benchmarks import hardware_benchmark
 from benchmarks import input_pipeline_benchmark
 from benchmarks import overhead_benchmark
 from benchmarks import paired_fusion_benchmark
 from benchmarks import recognizer_breakdown
 from benchmarks import speech_benchmark
+from benchmarks import streaming_benchmark
 from tests.test_case import TestCase
 
 # Smoke tests of the benchmark scripts run once (the library calls they make
@@ -380,3 +386,142 @@ class RecognizerBreakdownTest(TestCase):
         )
         for _, milliseconds in rows:
             self.assertGreater(milliseconds, 0)
+
+
+@pytest.mark.one_backend
+class GpuCheckTest(TestCase):
+    @pytest.mark.slow
+    def test_smoke_run_of_the_script_on_both_backends(self):
+        directory = self.get_temp_dir()
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        result = subprocess.run(
+            ["bash", os.path.join(root, "benchmarks", "gpu_check.sh")]
+            + [directory, "--smoke"],
+            env=dict(os.environ, PYTHON=sys.executable),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        runs = {}
+        for backend in ("jax", "tensorflow"):
+            with open(f"{directory}/gpu_check_{backend}.json") as f:
+                runs[backend] = run = json.load(f)
+            self.assertEqual(run["backend"], backend)
+            self.assertEqual(run["precision"], "mixed_bfloat16")
+            self.assertEqual(
+                [row["task"] for row in run["rows"]],
+                ["classifier", "captioner", "recognizer"],
+            )
+            cpu = run["device"].startswith("CPU")
+            for row in run["rows"]:
+                self.assertNotIn("error", row)
+                self.assertLen(row["ms_per_step_all"], 2)  # --smoke: 2.
+                for ms in row["ms_per_step_all"] + [row["ms_per_step"]]:
+                    self.assertTrue(math.isfinite(ms))
+                    self.assertGreater(ms, 0.0)
+                self.assertAlmostEqual(
+                    row["examples_per_second"],
+                    row["batch_size"] * 1000 / row["ms_per_step"],
+                )
+                self.assertTrue(math.isfinite(row["last_loss"]))
+                # Millions of FLOPs: a training step, not a forward pass.
+                self.assertGreater(row["flops_per_step"], 1e6)
+                self.assertGreater(row["tflops_per_second"], 0.0)
+                if cpu:  # No bf16 peak or GPU memory to report.
+                    self.assertIsNone(row["mfu"])
+                    self.assertIsNone(row["peak_memory_mib"])
+                else:
+                    self.assertBetween(row["mfu"], 0.0, 1.0)
+                    self.assertGreater(row["peak_memory_mib"], 0.0)
+                self.assertIn(
+                    f"| {backend} | {run['device']} | {row['task']} | 4 |",
+                    result.stdout,
+                )
+        # TensorFlow's FLOPs come from the JAX run: the same models.
+        self.assertEqual(
+            [row["flops_per_step"] for row in runs["tensorflow"]["rows"]],
+            [row["flops_per_step"] for row in runs["jax"]["rows"]],
+        )
+        # tf.data ran beside JAX on no GPU.
+        self.assertEqual(runs["jax"]["tensorflow_visible_gpus"], [])
+        self.assertEqual(runs["jax"]["tensorflow_gpus_after"], [])
+
+    @pytest.mark.backend_independent
+    def test_tensorflow_is_hidden_from_gpus_only_beside_another_backend(
+        self,
+    ):
+        config = gpu_check.tf.config
+        for backend, hidden in (("jax", True), ("tensorflow", False)):
+            with (
+                mock.patch.object(
+                    gpu_check.keras.config, "backend", return_value=backend
+                ),
+                mock.patch.object(config, "set_visible_devices") as hide,
+            ):
+                gpu_check.keep_tensorflow_off_gpus()
+            if hidden:
+                hide.assert_called_once_with([], "GPU")
+            else:
+                hide.assert_not_called()
+
+    @pytest.mark.backend_independent
+    def test_bf16_peaks_by_device_name(self):
+        for name, tflops in (
+            ("NVIDIA H200", 989.0),
+            ("NVIDIA H100 80GB HBM3", 989.0),
+            ("NVIDIA H100 PCIe", 756.0),
+            ("NVIDIA A100-SXM4-80GB", 312.0),
+            ("NVIDIA L4", 121.0),
+            ("Tesla T4", 65.0),
+            ("NVIDIA L40S", None),  # Not an L4.
+        ):
+            self.assertEqual(gpu_check.peak_tflops(name, None)[0], tflops)
+        self.assertEqual(gpu_check.peak_tflops("NVIDIA L40S", 362.0)[0], 362.0)
+
+    @pytest.mark.backend_independent
+    def test_no_gpu_needs_smoke_and_a_spent_budget_skips_tasks(self):
+        with (
+            mock.patch.object(gpu_check, "on_gpu", return_value=False),
+            self.assertRaises(SystemExit) as raised,
+        ):
+            gpu_check.main([])
+        self.assertEqual(raised.exception.code, 2)  # argparse's error.
+        path = self.get_temp_dir() + "/run.json"
+        with (
+            # TensorFlow may have started in this process already.
+            mock.patch.object(
+                gpu_check, "keep_tensorflow_off_gpus", return_value=[]
+            ),
+            self.assertRaises(SystemExit) as raised,
+        ):
+            gpu_check.main(
+                ["--smoke", "--time-budget", "1e-9", "--output", path]
+            )
+        self.assertEqual(raised.exception.code, 1)
+        with open(path) as f:
+            rows = json.load(f)["rows"]
+        self.assertEqual(
+            [row["task"] for row in rows],
+            ["classifier", "captioner", "recognizer"],
+        )
+        for row in rows:
+            self.assertTrue(row["error"].startswith("skipped: "), row)
+
+
+@pytest.mark.one_backend
+class StreamingBenchmarkTest(TestCase):
+    @pytest.mark.slow
+    def test_runs_tiny(self):
+        output = os.path.join(self.get_temp_dir(), "streaming.json")
+        (row,) = streaming_benchmark.main(
+            ["--rows", "64", "--file_size", "32", "--image_size", "16"]
+            + ["--smoke", "--output", output]
+        )
+        self.assertEqual(row["rows"], 64)
+        self.assertAlmostEqual(row["decoded_mb"], 64 * 32 * 32 * 3 / 2**20)
+        for mode in ("streamed", "whole"):
+            self.assertGreater(row[mode]["peak_mb"], 100)
+            self.assertGreater(row[mode]["seconds"], 0)
+        with open(output) as f:
+            self.assertEqual(json.load(f), [row])
