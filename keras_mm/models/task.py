@@ -14,6 +14,7 @@ from keras_mm.api_export import keras_mm_export
 from keras_mm.base.pipeline_model import PipelineModel
 from keras_mm.layers.image_preprocessing import image_shapes
 from keras_mm.optimizers import Adam
+from keras_mm.utils.files import replace_file_atomically
 from keras_mm.utils.files import write_atomically
 from keras_mm.version import __version__
 
@@ -306,6 +307,30 @@ class Task(PipelineModel):
             "learning_rate": serialize_learning_rate(self.learning_rate),
             "learning_rate_multipliers": self.learning_rate_multipliers,
         }
+
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        """Keras' `save`, written beside a local `.keras` file and moved
+        onto it once complete: a process killed mid-save leaves the old
+        file whole (Keras writes the target itself, and leaves a 0-byte
+        file)."""
+        local = isinstance(filepath, (str, os.PathLike)) and "://" not in (
+            os.fspath(filepath)
+        )
+        if (
+            not local
+            or not os.fspath(filepath).endswith(".keras")
+            or zipped is False
+            or (os.path.exists(filepath) and not overwrite)
+        ):
+            return super().save(
+                filepath, overwrite=overwrite, zipped=zipped, **kwargs
+            )
+        replace_file_atomically(
+            filepath,
+            lambda temporary: super(Task, self).save(
+                temporary, overwrite=True, zipped=zipped, **kwargs
+            ),
+        )
 
     def export(self, filepath, format="tf_saved_model", **kwargs):
         """Refuses Keras' own export, which would serve model inputs and

@@ -1,5 +1,7 @@
-"""Writing a directory so that a failure leaves nothing half-written."""
+"""Writing files and directories so that a failure, or a killed process,
+leaves nothing half-written in their place."""
 
+import glob
 import os
 import shutil
 import tempfile
@@ -24,4 +26,28 @@ def write_atomically(path, write, overwrite=False):
         os.rename(target, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def replace_file_atomically(path, write):
+    """Calls `write(temporary)` on a fresh file beside `path` (same
+    extension), then moves it onto `path` with `os.replace`: a failed or
+    killed write leaves the old file whole. Leftovers of a killed earlier
+    write to `path` are removed first."""
+    path = os.path.abspath(path)
+    directory, name = os.path.split(path)
+    os.makedirs(directory, exist_ok=True)
+    prefix = f".{name}.writing-"
+    for stale in glob.glob(os.path.join(directory, glob.escape(prefix) + "*")):
+        os.remove(stale)
+    handle, temporary = tempfile.mkstemp(
+        prefix=prefix, suffix=os.path.splitext(name)[1], dir=directory
+    )
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
     return path
