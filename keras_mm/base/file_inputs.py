@@ -10,7 +10,9 @@ import numpy as np
 from keras_mm.data.adapters import batch_examples
 from keras_mm.data.adapters import huggingface_dataset
 from keras_mm.data.adapters import is_huggingface
+from keras_mm.data.frames import CellError
 from keras_mm.data.frames import load_frame
+from keras_mm.data.frames import load_image_cell
 from keras_mm.data.pipeline import batch
 from keras_mm.data.streaming import path_inputs
 from keras_mm.data.streaming import read_files
@@ -93,7 +95,8 @@ class FileInputs:
         into raw inputs; `y` may name the label column. A frame whose
         image and audio columns hold a path in every row is streamed (a
         `tf.data.Dataset` of batches that reads its files as it goes);
-        another (arrays, missing cells) is read whole by `load_frame`."""
+        another (arrays, missing cells) is read whole by `load_frame`.
+        Other inputs pass through `stack_images`."""
         if is_huggingface(x):
             if isinstance(y, str) and y in x.column_names:
                 encoded = self.model._encode_labels(np.asarray(x[y]))
@@ -107,7 +110,7 @@ class FileInputs:
             )
             return self.read_dataset(dataset, batch_size), None
         if not is_frame(x):
-            return x, y
+            return self.stack_images(x), y
         images, audio, text = self._kinds()
         images = {k: v for k, v in images.items() if k in x.columns}
         audio = {k: v for k, v in audio.items() if k in x.columns}
@@ -154,6 +157,40 @@ class FileInputs:
                     for value, cell in zip(x[key], frame[key])
                 ]
         return x, labels if isinstance(y, str) else y
+
+    def stack_images(self, x):
+        """Lists of images of different sizes in the dict `x` are resized
+        to the image encoder's size, as image files are; anything else is
+        returned as it is."""
+        if not isinstance(x, dict):
+            return x
+        images, _, _ = self._kinds()
+        x = dict(x)
+        for key, size in images.items():
+            values = x.get(key)
+            if not isinstance(values, (list, tuple)) or not all(
+                np.ndim(value) >= 2 for value in values
+            ):
+                continue
+            shapes = sorted({np.shape(value) for value in values})
+            if len(shapes) < 2:
+                continue
+            if size is None:
+                raise ValueError(
+                    f"Images of input '{key}' differ in size, and its "
+                    "encoder takes any size: resize them to one size "
+                    f"first. Received shapes: {shapes[:5]}"
+                )
+            stacked = []
+            for row, value in enumerate(values):
+                try:
+                    stacked.append(load_image_cell(value, size))
+                except CellError as error:
+                    raise ValueError(
+                        f"Image {row} of input '{key}' cannot be used: {error}"
+                    ) from None
+            x[key] = np.stack(stacked)
+        return x
 
     def _can_stream(self, frame, y, file_columns):
         """Whether `frame` can be streamed: files to read, a path in every

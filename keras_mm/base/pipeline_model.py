@@ -1,12 +1,16 @@
 import functools
 
 import keras
-import numpy as np
 
 from keras_mm.api_export import keras_mm_export
+from keras_mm.base.failures import clear_failures
 from keras_mm.base.file_inputs import FileInputs
 from keras_mm.base.file_inputs import is_frame
+from keras_mm.base.input_checks import check_arguments
+from keras_mm.base.input_checks import check_finite_inputs
 from keras_mm.base.input_checks import check_inputs
+from keras_mm.base.input_checks import check_labels
+from keras_mm.base.input_checks import check_not_empty
 from keras_mm.base.input_checks import num_rows
 from keras_mm.base.input_checks import split_rows
 from keras_mm.base.replicas import AverageReplicas
@@ -23,7 +27,6 @@ from keras_mm.data.adapters import generator_dataset
 from keras_mm.data.adapters import holds_raw_inputs
 from keras_mm.data.adapters import is_generator
 from keras_mm.data.pipeline import make_dataset
-from keras_mm.data.streaming import read_errors
 from keras_mm.utils.inputs import consumer
 from keras_mm.utils.tf_utils import is_dataset
 from keras_mm.utils.tf_utils import require_tensorflow
@@ -47,18 +50,6 @@ def _share_encoder_preprocessors(model):
             keras.layers.serialize(own) == keras.layers.serialize(layer)
         ):
             preprocessors[key] = own
-
-
-def _raising_read_errors(method):
-    """Raises a file that cannot be read inside `tf.data` as the clear
-    `ValueError` it was, not as the TensorFlow error that wraps it."""
-
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        with read_errors():
-            return method(*args, **kwargs)
-
-    return wrapper
 
 
 @keras_mm_export
@@ -223,55 +214,38 @@ class PipelineModel(keras.Model):
         )
         return shardable(dataset, None if is_dataset(x) else batch_size or 32)
 
-    def _check_inputs(self, x, batch_size=None):
-        """Compares raw array inputs with the model's inputs before any
-        function is traced, so a bad input fails with a clear message."""
-        if x is None or is_dataset(x) or isinstance(x, keras.utils.PyDataset):
+    def _check_inputs(self, x, batch_size=None, method="predict"):
+        """Compares raw inputs with the model's inputs before any function
+        is traced, so a bad input fails with a clear message."""
+        if x is None or isinstance(x, keras.utils.PyDataset):
             return
+        if is_dataset(x):
+            check_not_empty(x, method)
+            return
+        check_not_empty(x, method)
         shards = batch_shards()
-        if shards > 1:
+        if shards > 1 and method != "predict":  # `predict` pads the rows.
             check_batches(num_rows(x), batch_size or 32, shards)
         preprocessor = self.preprocessor
-        if preprocessor is None:
-            check_inputs(x, self.input)
-        elif isinstance(x, dict) and hasattr(preprocessor, "preprocessors"):
-            optional = set(getattr(preprocessor, "missing", None) or ())
+        raw = set(getattr(preprocessor, "preprocessors", None) or ())
+        if preprocessor is None or raw:
             check_inputs(
                 x,
                 self.input,
-                skip=set(preprocessor.preprocessors)
-                | set(FileInputs(self).path_keys(x))
+                skip=raw | set(FileInputs(self).path_keys(x)) | {"present"},
+                optional=set(getattr(preprocessor, "missing", None) or ())
                 | {"present"},
-                optional=optional | {"present"},
             )
+        check_finite_inputs(x)
 
-    def _check_labels(self, y):
-        """Class labels out of range fail here, naming the rows, instead of
-        giving NaN losses (JAX) or an error deep in a kernel (TensorFlow)."""
-        loss = getattr(self, "loss", None)
-        sparse = (
-            isinstance(loss, keras.losses.SparseCategoricalCrossentropy)
-            or loss == "sparse_categorical_crossentropy"
-        )
-        if not sparse or y is None or is_dataset(y):
-            return
-        labels = np.asarray(y)
-        if labels.dtype.kind not in "iuf":
-            return
-        num_classes = self.output.shape[-1]
-        bad = np.flatnonzero(
-            (labels < 0) | (labels >= num_classes) | (labels % 1 != 0)
-        )
-        if bad.size:
-            rows = ", ".join(
-                f"row {i}: {labels.reshape(-1)[i]}" for i in bad[:5]
-            )
-            raise ValueError(
-                f"Class labels must be integers in [0, {num_classes}). "
-                f"{bad.size} labels are not ({rows}"
-                + (", ..." if bad.size > 5 else "")
-                + ")."
-            )
+    def _check_labels(self, x, y, method):
+        """Labels a loss cannot take fail here, naming the rows, instead of
+        giving NaN losses (JAX) or an error deep in a kernel."""
+        if is_dataset(x) or is_dataset(y):
+            return y
+        if isinstance(x, keras.utils.PyDataset):
+            return y
+        return check_labels(y, getattr(self, "loss", None), self.output, method)
 
     def _from_table(self, x, y, batch_size=None, shuffle=False):
         """A pandas DataFrame or a Hugging Face `datasets.Dataset` -> raw
@@ -324,7 +298,7 @@ class PipelineModel(keras.Model):
                 "ids, not strings) in a `keras.utils.PyDataset`.",
             )
 
-    @_raising_read_errors
+    @clear_failures
     def fit(
         self,
         x=None,
@@ -336,6 +310,14 @@ class PipelineModel(keras.Model):
         shuffle=True,
         **kwargs,
     ):
+        check_arguments(
+            "fit",
+            x,
+            batch_size,
+            sample_weight,
+            kwargs.get("epochs"),
+            validation_split,
+        )
         self._require_tensorflow(x, "fit")
         x = self._adapt(x, batch_size, "fit")
         # Keras' BackupAndRestore restarts an interrupted epoch from its
@@ -363,11 +345,13 @@ class PipelineModel(keras.Model):
             vx, vy, vw = keras.utils.unpack_x_y_sample_weight(validation_data)
             vx, vy = self._from_table(*self._prepare(vx, vy), batch_size)
             vy = self._encode_labels(vy)
+            self._check_inputs(vx, batch_size, "fit")
+            vy = self._check_labels(vx, vy, "fit")
             validation_data = keras.utils.pack_x_y_sample_weight(vx, vy, vw)
         x, y = self._from_table(x, y, batch_size, shuffle)
         y = self._encode_labels(y)
-        self._check_inputs(x, batch_size)
-        self._check_labels(y)
+        self._check_inputs(x, batch_size, "fit")
+        y = self._check_labels(x, y, "fit")
         if not self._needs_pipeline(x):
             return super().fit(
                 x,
@@ -415,19 +399,20 @@ class PipelineModel(keras.Model):
             data, validation_data=validation_data, shuffle=False, **kwargs
         )
 
-    @_raising_read_errors
+    @clear_failures
     def evaluate(
         self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs
     ):
         # `fit` passes its validation dataset here already preprocessed.
         if not kwargs.get("_use_cached_eval_dataset"):
+            check_arguments("evaluate", x, batch_size, sample_weight)
             self._require_tensorflow(x, "evaluate")
             x = self._adapt(x, batch_size, "evaluate")
             x, y = self._prepare(x, y)
             x, y = self._from_table(x, y, batch_size)
             y = self._encode_labels(y)
-            self._check_inputs(x, batch_size)
-            self._check_labels(y)
+            self._check_inputs(x, batch_size, "evaluate")
+            y = self._check_labels(x, y, "evaluate")
         if not self._needs_pipeline(x) or kwargs.get(
             "_use_cached_eval_dataset"
         ):
@@ -442,18 +427,19 @@ class PipelineModel(keras.Model):
         self.__dict__["_data_spec"] = data.element_spec
         return super().evaluate(data, **kwargs)
 
-    @_raising_read_errors
+    @clear_failures
     def predict(self, x, batch_size=None, **kwargs):
+        check_arguments("predict", x, batch_size)
         self._require_tensorflow(x, "predict")
         x = self._adapt(x, batch_size, "predict")
         x, _ = self._prepare(x, None)
         x, _ = self._from_table(x, None, batch_size)
+        self._check_inputs(x, batch_size)
         rows = None
         if not is_dataset(x) and not isinstance(x, keras.utils.PyDataset):
             # Any number of rows: the last batch is padded for the devices
             # of a `keras.distribution`, and the padding's outputs dropped.
             x, rows = pad_rows(x, num_rows(x), batch_size or 32, batch_shards())
-        self._check_inputs(x, batch_size)
         if not self._needs_pipeline(x):
             outputs = super().predict(x, batch_size=batch_size, **kwargs)
         else:

@@ -10,6 +10,8 @@ import scipy.signal
 
 from keras_mm.utils.tf_utils import require_tensorflow
 from keras_mm.utils.tf_utils import tf
+from keras_mm.utils.validation import check_finite
+from keras_mm.utils.validation import check_integers
 
 
 def resample(waveform, orig_rate, target_rate):
@@ -34,6 +36,11 @@ def resample(waveform, orig_rate, target_rate):
                 f"`{arg}` must be a positive integer. Received: {arg}={value!r}"
             )
     waveform = np.asarray(waveform, "float32")
+    if waveform.ndim not in (1, 2):
+        raise ValueError(
+            "`waveform` must be 1-D `(samples,)` or 2-D `(samples, "
+            f"channels)`. Received: shape {waveform.shape}"
+        )
     if orig_rate == target_rate or waveform.shape[0] == 0:
         length = math.ceil(waveform.shape[0] * target_rate / orig_rate)
         return waveform[:length].copy()
@@ -83,8 +90,8 @@ def read_audio(path, sample_rate=16000):
         A float32 NumPy array `(samples,)` with values in `[-1, 1]`.
 
     Raises:
-        ValueError: if the file is missing or cannot be decoded; the message
-            names the path and the cause.
+        ValueError: if the file is missing, cannot be decoded or holds NaN
+            or infinite samples; the message names the path and the cause.
         ImportError: if the file needs `soundfile` and it is not installed.
 
     Examples:
@@ -94,6 +101,7 @@ def read_audio(path, sample_rate=16000):
     >>> keras_mm.data.read_audio(path, sample_rate=16000).shape
     (16000,)
     """
+    check_integers(sample_rate=sample_rate)
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"Cannot read audio file '{path}': no such file.")
@@ -114,6 +122,11 @@ def read_audio(path, sample_rate=16000):
         reason = "not a WAV file"
     if waveform is None:
         waveform, rate = _read_with_soundfile(path, reason)
+    if not np.isfinite(waveform).all():  # A float file can hold them.
+        raise ValueError(
+            f"Cannot read audio file '{path}': it holds NaN or infinite "
+            "samples."
+        )
     return resample(waveform.mean(axis=1), rate, sample_rate)
 
 
@@ -184,4 +197,5 @@ def read_waveforms(audio, sample_rate, audio_sample_rate=None):
             f"{len(errors)} audio files could not be read: "
             + "; ".join(errors[:5])
         )
+    check_finite(waveforms, "audio")
     return waveforms

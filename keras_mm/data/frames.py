@@ -198,6 +198,8 @@ def _array_to_image(value, channels):
         )
     if image.dtype.kind not in "biuf":
         raise CellError(f"image arrays must be numeric; got {image.dtype}.")
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise CellError("the image holds NaN or infinite values.")
     if image.dtype != np.uint8:
         image = np.clip(np.round(image.astype("float64")), 0, 255)
         image = image.astype("uint8")
@@ -234,6 +236,8 @@ def load_audio_cell(value, sample_rate):
                 "an audio array must be a 1-D numeric waveform; got "
                 f"shape {waveform.shape} and dtype {waveform.dtype}."
             )
+        if waveform.dtype.kind == "f" and not np.isfinite(waveform).all():
+            raise CellError("the waveform holds NaN or infinite values.")
         return waveform.astype("float32")
     raise CellError(
         f"expected a file path or a 1-D waveform array; got {type(value)}."
@@ -262,7 +266,9 @@ def describe_rows(failures, index):
     return "\n".join(lines)
 
 
-def _stack_images(column, images, image_size):
+def stack_images(column, images, image_size):
+    """Images read from one column -> one array, or a `ValueError` when
+    their sizes differ; missing ones (`None`) leave the list as it is."""
     present = [image for image in images if image is not None]
     sizes = sorted({tuple(image.shape[:2]) for image in present})
     if len(sizes) > 1:
@@ -279,6 +285,69 @@ def _stack_images(column, images, image_size):
     if not images:
         return np.zeros((0,) + (image_size or (0, 0)) + (3,), "uint8")
     return np.stack(images)
+
+
+def check_frame(
+    frame, images, audio, text, labels, image_size, sample_rate, on_error
+):
+    """Checks the arguments of `load_frame` and `stream_frame`; returns
+    the columns of each role (`{"images": [...], "audio": [...], "text":
+    [...]}`) and the checked `image_size`. Raises a `ValueError` that says
+    what was received."""
+    if not hasattr(frame, "columns") or not hasattr(frame, "index"):
+        raise ValueError(
+            "`frame` must be a pandas DataFrame. Received: "
+            f"frame of type {type(frame)}"
+        )
+    if on_error not in ("raise", "skip"):
+        raise ValueError(
+            '`on_error` must be "raise" or "skip". Received: '
+            f"on_error={on_error!r}"
+        )
+    image_size = check_image_size(image_size)
+    if (
+        not isinstance(sample_rate, (int, np.integer))
+        or isinstance(sample_rate, bool)
+        or sample_rate < 1
+    ):
+        raise ValueError(
+            "`sample_rate` must be a positive integer. Received: "
+            f"sample_rate={sample_rate!r}"
+        )
+    roles = {
+        "images": normalize_columns(images, "images"),
+        "audio": normalize_columns(audio, "audio"),
+        "text": normalize_columns(text, "text"),
+    }
+    requested = [(column, role) for role in roles for column in roles[role]]
+    if labels is not None:
+        requested.append((labels, "labels"))
+    available = list(frame.columns)
+    unknown = [column for column, _ in requested if column not in available]
+    if unknown:
+        raise ValueError(
+            f"Unknown column(s) {unknown}. The frame's columns are: {available}"
+        )
+    repeated = [c for c, _ in requested if available.count(c) > 1]
+    if repeated:
+        raise ValueError(
+            f"The frame has more than one column named {repeated[0]!r}; "
+            "rename them so that each name picks one column."
+        )
+    seen = {}
+    for column, role in requested:
+        if role != "labels" and column in seen:
+            raise ValueError(
+                f"Column '{column}' is given both as `{seen[column]}` and "
+                f"as `{role}`; each input column may have one role."
+            )
+        seen[column] = role
+    if not len(frame.index):
+        raise ValueError(
+            "The frame has no rows. Received: an empty DataFrame with "
+            f"columns {available}"
+        )
+    return roles, image_size
 
 
 def load_frame(
@@ -356,54 +425,9 @@ def load_frame(
     >>> x["image"].shape, x["caption"], y
     ((2, 8, 8, 3), ['a black square', None], array([0, 1]))
     """
-    if not hasattr(frame, "columns") or not hasattr(frame, "index"):
-        raise ValueError(
-            "`frame` must be a pandas DataFrame. Received: "
-            f"frame of type {type(frame)}"
-        )
-    if on_error not in ("raise", "skip"):
-        raise ValueError(
-            '`on_error` must be "raise" or "skip". Received: '
-            f"on_error={on_error!r}"
-        )
-    image_size = check_image_size(image_size)
-    if (
-        not isinstance(sample_rate, (int, np.integer))
-        or isinstance(sample_rate, bool)
-        or sample_rate < 1
-    ):
-        raise ValueError(
-            "`sample_rate` must be a positive integer. Received: "
-            f"sample_rate={sample_rate!r}"
-        )
-    roles = {
-        "images": normalize_columns(images, "images"),
-        "audio": normalize_columns(audio, "audio"),
-        "text": normalize_columns(text, "text"),
-    }
-    requested = [(column, role) for role in roles for column in roles[role]]
-    if labels is not None:
-        requested.append((labels, "labels"))
-    available = list(frame.columns)
-    unknown = [column for column, _ in requested if column not in available]
-    if unknown:
-        raise ValueError(
-            f"Unknown column(s) {unknown}. The frame's columns are: {available}"
-        )
-    repeated = [c for c, _ in requested if available.count(c) > 1]
-    if repeated:
-        raise ValueError(
-            f"The frame has more than one column named {repeated[0]!r}; "
-            "rename them so that each name picks one column."
-        )
-    seen = {}
-    for column, role in requested:
-        if role != "labels" and column in seen:
-            raise ValueError(
-                f"Column '{column}' is given both as `{seen[column]}` and "
-                f"as `{role}`; each input column may have one role."
-            )
-        seen[column] = role
+    roles, image_size = check_frame(
+        frame, images, audio, text, labels, image_size, sample_rate, on_error
+    )
 
     def is_file(value):
         return isinstance(value, (str, os.PathLike)) and not (
@@ -464,7 +488,7 @@ def load_frame(
     for column in x:
         x[column] = [x[column][i] for i in kept]
     for column in roles["images"]:
-        x[column] = _stack_images(column, x[column], image_size)
+        x[column] = stack_images(column, x[column], image_size)
     y = None
     if labels is not None:
         y = np.asarray(frame[labels].to_numpy())[kept]

@@ -15,14 +15,16 @@ import threading
 import numpy as np
 
 from keras_mm.data.frames import CellError
+from keras_mm.data.frames import check_frame
 from keras_mm.data.frames import check_image_size
 from keras_mm.data.frames import describe_rows
 from keras_mm.data.frames import is_missing_cell
 from keras_mm.data.frames import load_audio_cell
 from keras_mm.data.frames import load_image_cell
-from keras_mm.data.frames import normalize_columns
+from keras_mm.data.frames import stack_images
 from keras_mm.utils.tf_utils import require_tensorflow
 from keras_mm.utils.tf_utils import tf
+from keras_mm.utils.validation import check_integers
 
 logger = logging.getLogger("keras_mm")
 
@@ -137,20 +139,31 @@ def read_files(
     [TensorShape([2, 4, 4, 3]), TensorShape([1, 4, 4, 3])]
     """
     require_tensorflow("Reading files in a `tf.data` pipeline")
-    size = None
-    for batch in dataset.take(1):
-        x = batch[0] if isinstance(batch, tuple) else batch
-        keys = list(images or {}) + list(audio or {})
-        size = int(tf.shape(x[keys[0]])[0]) if keys else None
-    if size is None:
+    keys = list(images or {}) + list(audio or {})
+    if not keys:
         return dataset
+    spec = dataset.element_spec
+    spec = spec[0] if isinstance(spec, tuple) else spec
+    for key in keys:
+        if not isinstance(spec, dict) or key not in spec:
+            raise ValueError(
+                f"The dataset's elements have no key '{key}' to read files "
+                f"from. Received elements: {spec}"
+            )
+        if spec[key].shape.rank != 1:
+            raise ValueError(
+                f"`read_files` takes batches of file paths; '{key}' holds "
+                f"elements of shape {spec[key].shape}. Batch the dataset "
+                "first (`dataset.batch(32)`)."
+            )
 
-    def positions(index, batch):
+    def positions(start, batch):
         x = batch[0] if isinstance(batch, tuple) else batch
         rows = tf.shape(x[keys[0]], out_type="int64")[0]
-        return index * size + tf.range(rows), batch
+        return start + rows, (start + tf.range(rows), batch)
 
-    rows = dataset.enumerate().map(positions)
+    # The rows' positions over all batches, counted as the batches pass.
+    rows = dataset.scan(tf.constant(0, "int64"), positions)
     return read_rows(rows, images, audio, on_error, row_names)
 
 
@@ -208,7 +221,10 @@ def read_rows(batches, images, audio, on_error, row_names):
         outputs = [np.asarray(kept)]
         for key, column in zip(keys, columns):
             if key in images:
-                outputs.append(_stack(key, column, images[key]))
+                try:
+                    outputs.append(stack_images(key, column, images[key]))
+                except ValueError as error:
+                    _raise(str(error))
             else:
                 outputs.append(
                     np.concatenate(column or [np.zeros(0)]).astype("float32")
@@ -250,19 +266,6 @@ def read_rows(batches, images, audio, on_error, row_names):
     return batches.map(
         decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
-
-
-def _stack(key, images, image_size):
-    if not images:
-        return np.zeros((0,) + (image_size or (0, 0)) + (3,), "uint8")
-    sizes = {image.shape for image in images}
-    if len(sizes) > 1:
-        _raise(
-            f"The images of input '{key}' have different sizes in one "
-            f"batch: {sorted(sizes)}. Pass `image_size=(height, width)` to "
-            "resize them all to one size."
-        )
-    return np.stack(images)
 
 
 def stream_frame(
@@ -333,24 +336,10 @@ def stream_frame(
     (TensorShape([3, 4, 4, 3]), [0, 1, 2])
     """
     require_tensorflow("`stream_frame`")
-    if not hasattr(frame, "columns") or not hasattr(frame, "index"):
-        raise ValueError(
-            "`frame` must be a pandas DataFrame. Received: "
-            f"frame of type {type(frame)}"
-        )
-    columns = {
-        "images": normalize_columns(images, "images"),
-        "audio": normalize_columns(audio, "audio"),
-        "text": normalize_columns(text, "text"),
-    }
-    wanted = [c for role in columns.values() for c in role]
-    wanted += [labels] if labels is not None else []
-    unknown = [c for c in wanted if c not in frame.columns]
-    if unknown:
-        raise ValueError(
-            f"Unknown column(s) {unknown}. The frame's columns are: "
-            f"{list(frame.columns)}"
-        )
+    columns, image_size = check_frame(
+        frame, images, audio, text, labels, image_size, sample_rate, on_error
+    )
+    check_integers(batch_size=batch_size)
     x = {}
     for column in columns["images"] + columns["audio"]:
         values = frame[column].to_list()

@@ -12,6 +12,7 @@ import numpy as np
 from keras_mm.base.input_checks import check_inputs
 from keras_mm.data.audio_io import read_waveforms
 from keras_mm.encoders.encoder import Encoder
+from keras_mm.utils.validation import check_finite
 
 
 def _check_no_labels(x, y):
@@ -71,6 +72,7 @@ def check_images(images, channels):
             "`images` must have shape (batch, height, width, "
             f"{channels}){hint}. Received: shape {images.shape}"
         )
+    check_finite(images, "images")
     return images
 
 

@@ -298,6 +298,11 @@ class Captioner(Task):
             self.preprocessor.input_preprocessor,
         )
 
+    def _check_labels(self, x, y, method):
+        """A captioner's labels are the captions in `x["text"]`, checked
+        by `_prepare`."""
+        return y
+
     # === Generation ===
     def generate_step(self, inputs, sampler, max_length, num_beams=1):
         """Encoder inputs -> token ids `(batch, max_length + 1)`,

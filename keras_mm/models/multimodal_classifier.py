@@ -142,11 +142,20 @@ class MultimodalClassifier(Task):
     def _encode_labels(self, y):
         """Labels given as class names -> their indices; the first string
         labels name the classes of a model without names."""
-        if y is None or isinstance(y, str) or self.num_classes is None:
+        if y is None or isinstance(y, (str, dict)) or self.num_classes is None:
             return y
         labels = np.asarray(y)
         if labels.dtype.kind not in "USO" or labels.size == 0:
             return y
+        if labels.dtype.kind == "O":
+            values = labels.reshape(-1).tolist()
+            bad = [i for i, v in enumerate(values) if not isinstance(v, str)]
+            if bad:
+                raise ValueError(
+                    "Labels must be all class names (str) or all class "
+                    f"indices (int). Received {len(bad)} other labels at "
+                    f"rows {bad[:5]}: {[values[i] for i in bad[:5]]}"
+                )
         labels = labels.astype(str)
         if self.class_names is None:
             found = sorted(set(labels.reshape(-1).tolist()))

@@ -1,5 +1,7 @@
 """Argument checks that raise the Keras-style `ValueError` message."""
 
+import numpy as np
+
 
 def check_integers(minimum=1, **values):
     """Raises unless every keyword value is an `int` of at least `minimum`.
@@ -41,6 +43,23 @@ def check_rate(**values):
             )
 
 
+def check_booleans(**values):
+    """Raises unless every keyword value is a `bool` (a string such as
+    `"yes"` or `"False"` is refused: it would read as true).
+
+    Examples:
+    >>> keras_mm.utils.validation.check_booleans(overwrite="no")
+    Traceback (most recent call last):
+    ...
+    ValueError: `overwrite` must be True or False. Received: overwrite='no'
+    """
+    for name, value in values.items():
+        if not isinstance(value, bool):
+            raise ValueError(
+                f"`{name}` must be True or False. Received: {name}={value!r}"
+            )
+
+
 def check_modalities(inputs_shape):
     """Raises unless a fusion layer's input is a non-empty dict keyed by
     modality; returns the modality names in sorted order."""
@@ -75,3 +94,47 @@ def split_modalities(names, chosen, argument):
             f"Received: {argument}={chosen!r}"
         )
     return chosen, [m for m in names if m != chosen] or [chosen]
+
+
+def nonfinite_rows(values):
+    """The positions of the rows of `values` (an array, or a list of
+    arrays: one per row) that hold NaN or infinity. Rows that are not
+    float arrays (paths, strings, integers) are never counted."""
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind not in "fc" or values.ndim == 0:
+            return []
+        flat = values.reshape(len(values), -1)
+        return np.flatnonzero(~np.isfinite(flat).all(axis=1)).tolist()
+    if not isinstance(values, (list, tuple)):
+        return []
+    rows = []
+    for row, value in enumerate(values):
+        if isinstance(value, (np.ndarray, list, tuple)):
+            value = np.asarray(value)
+            if value.dtype.kind in "fc" and not np.isfinite(value).all():
+                rows.append(row)
+    return rows
+
+
+def check_finite(values, name):
+    """Raises a `ValueError` naming the rows of `values` (an array, or a
+    list of arrays: one per row) that hold NaN or infinity, which a model
+    turns into NaN outputs or empty captions without a word.
+
+    Examples:
+    >>> keras_mm.utils.check_finite(np.ones((2, 3)), "audio")
+    >>> keras_mm.utils.check_finite(np.array([[0.0], [np.nan]]), "audio")
+    Traceback (most recent call last):
+    ...
+    ValueError: `audio` holds NaN or infinite values in 1 row (row 1). ...
+    """
+    rows = nonfinite_rows(values)
+    if rows:
+        shown = ", ".join(str(row) for row in rows[:5])
+        plural = "s" if len(rows) > 1 else ""
+        raise ValueError(
+            f"`{name}` holds NaN or infinite values in {len(rows)} "
+            f"row{plural} (row{plural} {shown}"
+            + (", ..." if len(rows) > 5 else "")
+            + "). Replace them (`np.nan_to_num`) or drop those rows."
+        )
