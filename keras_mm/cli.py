@@ -1,10 +1,23 @@
-"""The `keras-mm` command."""
+"""The `keras-mm` command.
+
+Every error ends the command with exit status 2 and one line on stderr,
+`keras-mm COMMAND: error: MESSAGE`, without a traceback: its arguments'
+errors, and any exception the command raises.
+"""
 
 import argparse
 
 
+class _Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line (no usage line)."""
+
+    def error(self, message):
+        message = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="keras-mm", description="Multimodal deep learning with Keras 3."
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +62,20 @@ def main(argv=None):
     )
     export.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
+    command = {"export": export, "demo": demo}[args.command]
+    try:
+        return _run(command, args)
+    except Exception as error:  # One line, whatever the command raised.
+        # The API's words for what the command calls otherwise.
+        message = (str(error) or type(error).__name__).replace(
+            "`overwrite=True`", "--overwrite"
+        )
+        if not isinstance(error, ValueError):
+            message = f"{type(error).__name__}: {message}"
+        command.error(message)
+
+
+def _run(parser, args):
     if args.command == "export":
         return _export(parser, args)
     if args.command == "demo":
@@ -80,39 +107,54 @@ def _export(parser, args):
             f"--format must list formats among {list(EXPORT_FORMATS)}; "
             f"received {args.format!r}"
         )
-    if not os.path.isfile(args.model):
-        parser.error(f"no such model file: {args.model}")
     if args.version is not None and args.version < 1:
         parser.error(f"--version must be at least 1, not {args.version}")
+    if args.quantization and "tflite" not in formats:
+        parser.error(
+            "--quantization applies to the tflite format only; add "
+            f"--format tflite. Received: --format {args.format}"
+        )
+    separators = [os.sep] + ([os.altsep] if os.altsep else [])
+    if args.name is not None and (
+        args.name.strip() in ("", ".", "..")
+        or any(separator in args.name for separator in separators)
+    ):
+        parser.error(
+            "--name must be a model name (no path separator). Received: "
+            f"--name {args.name!r}"
+        )
     import keras
 
     import keras_mm
+    from keras_mm.export.saved_model import version_path
+    from keras_mm.utils.files import check_keras_file
+    from keras_mm.utils.files import load_keras_file
 
     name = args.name or os.path.splitext(os.path.basename(args.model))[0]
     path = os.path.join(args.root, name)
     if args.version is not None:
         path = os.path.join(path, str(args.version))
+    check_keras_file(args.model)
+    if "saved_model" in formats:  # Before the model is loaded.
+        version_path(path, overwrite=args.overwrite)
     model = args.model
     if keras.config.backend() == "tensorflow":
         # Loaded once for both formats. Under other backends, the exports
         # hand the file as it is to a TensorFlow process.
-        model = keras.saving.load_model(args.model)
-    try:
-        if "saved_model" in formats:
-            written = keras_mm.export.saved_model(
-                model, path, overwrite=args.overwrite
-            )
-            print(f"saved_model: {written}")
-        if "tflite" in formats:
-            written = keras_mm.export.tflite(
-                model,
-                os.path.join(args.root, f"{name}.tflite"),
-                quantization=args.quantization,
-                overwrite=args.overwrite,
-            )
-            print(f"tflite: {written}")
-    except ValueError as error:
-        parser.error(str(error))
+        model = load_keras_file(args.model)
+    if "saved_model" in formats:
+        written = keras_mm.export.saved_model(
+            model, path, overwrite=args.overwrite
+        )
+        print(f"saved_model: {written}")
+    if "tflite" in formats:
+        written = keras_mm.export.tflite(
+            model,
+            os.path.join(args.root, f"{name}.tflite"),
+            quantization=args.quantization,
+            overwrite=args.overwrite,
+        )
+        print(f"tflite: {written}")
     return 0
 
 

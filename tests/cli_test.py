@@ -2,6 +2,8 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -69,6 +71,30 @@ class DemoTest(TestCase):
         self.assertIn("num_samples=10", text)
         self.assertIn("image_size=8", text)
         self.assertIn("--epochs must be at least 1", text)
+
+
+class ErrorTest(TestCase):
+    @pytest.mark.slow
+    def test_an_error_is_one_line_and_status_2_without_a_traceback(self):
+        # Run as a user runs it, under this suite's backend. (TensorFlow's
+        # own start-up log lines, printed on import, may come first.)
+        path = os.path.join(self.get_temp_dir(), "model.keras")
+        with open(path, "wb") as f:
+            f.write(b"PK\x03\x04" + bytes(200))
+        result = subprocess.run(
+            [sys.executable, "-m", "keras_mm.cli", "export", path],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        self.assertEqual(result.returncode, 2, result.stderr[-3000:])
+        self.assertNotIn("Traceback", result.stderr)
+        lines = result.stderr.splitlines()
+        ours = [line for line in lines if line.startswith("keras-mm")]
+        self.assertEqual(ours, lines[-1:])
+        self.assertIn("keras-mm export: error: The model file", ours[0])
+        self.assertIn("corrupt or not a `.keras` archive (204 bytes", ours[0])
+        self.assertEqual(result.stdout, "")
 
 
 class NearestNeighbourTest(TestCase):

@@ -1,18 +1,27 @@
 """SavedModels for TF Serving, from a model of any backend."""
 
 import os
-import subprocess
+import re
 import sys
 import tempfile
 import warnings
 
 import keras
 
+from keras_mm.export import child_process
+from keras_mm.export.signatures import check_task
 from keras_mm.export.signatures import core_slice_updates
 from keras_mm.export.signatures import serving_functions
 from keras_mm.models.task import ExportWarning
+from keras_mm.utils.files import check_keras_file
+from keras_mm.utils.files import load_keras_file
 from keras_mm.utils.files import write_atomically
 from keras_mm.utils.tf_utils import require_tensorflow
+from keras_mm.utils.validation import check_booleans
+
+_VERSION = re.compile(r"[0-9]+")
+# What reads as a number but is no version: "-1", "1.5", "+2", "1e3".
+_NUMBER = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 
 
 def version_path(path, overwrite=False):
@@ -20,14 +29,39 @@ def version_path(path, overwrite=False):
 
     A path whose last part is a number is that version; any other path is
     the model's directory, and the next version (1 if there is none) is
-    used. Raises a `ValueError` if the version exists and not `overwrite`.
+    used. Raises a `ValueError` if the version exists and not `overwrite`,
+    or the last part reads as a number that is no version ("-1", "1.5",
+    "007").
     """
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise ValueError(
+            "`path` must be a directory path (str): `NAME/VERSION` or "
+            f"`NAME`. Received: path={path!r}"
+        )
     path = os.path.abspath(os.fspath(path))
-    if not os.path.basename(path).isdigit():
+    name = os.path.basename(path)
+    if _VERSION.fullmatch(name) and str(int(name)) != name:
+        raise ValueError(
+            f"Version directory {name!r} would be served as version "
+            f"{int(name)}: write it as {str(int(name))!r}. Received: "
+            f"path={path!r}"
+        )
+    if _NUMBER.fullmatch(name) and not _VERSION.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a TF Serving version: versions are whole "
+            "numbers (1, 2, ...). Pass `NAME/VERSION`, or `NAME` to export "
+            f"the next version. Received: path={path!r}"
+        )
+    if _VERSION.fullmatch(name) and int(name) >= 2**63:
+        raise ValueError(
+            f"Version {name} is too large: TF Serving versions are 64-bit "
+            f"integers (below 2**63). Received: path={path!r}"
+        )
+    if not _VERSION.fullmatch(name):
         versions = [
-            int(name)
-            for name in (os.listdir(path) if os.path.isdir(path) else [])
-            if name.isdigit()
+            int(entry)
+            for entry in (os.listdir(path) if os.path.isdir(path) else [])
+            if _VERSION.fullmatch(entry)
         ]
         path = os.path.join(path, str(max(versions, default=0) + 1))
     if os.path.exists(path) and not overwrite:
@@ -46,16 +80,28 @@ def is_model_file(model):
     return isinstance(model, (str, os.PathLike))
 
 
+def check_model(model):
+    """Raises a `ValueError` unless `model` is a keras_mm task or the path
+    of a readable `.keras` file (see `check_keras_file`)."""
+    if is_model_file(model):
+        check_keras_file(model)
+    else:
+        check_task(model)
+
+
 def load(model):
-    """`model`, loaded when it is the path of a `.keras` file."""
-    return keras.saving.load_model(model) if is_model_file(model) else model
+    """`model`, loaded when it is the path of a `.keras` file (a
+    `ValueError` names a missing, empty or corrupt file)."""
+    return load_keras_file(model) if is_model_file(model) else model
 
 
 def run_under_tensorflow(model, args):
     """Runs `python -m keras_mm.export.worker ARGS MODEL_FILE` under the
     TensorFlow backend, on `model` when it is the path of a `.keras` file,
-    else on `model` saved as one; a `ValueError` there is raised here with
-    its message."""
+    else on `model` saved as one. The child's exception is raised here as
+    the same builtin type with the same message (see
+    `keras_mm.export.child_process`), and its export warnings are
+    warned here."""
     with tempfile.TemporaryDirectory() as tmp:
         if is_model_file(model):
             model_file = os.path.abspath(os.fspath(model))
@@ -63,25 +109,21 @@ def run_under_tensorflow(model, args):
             model_file = os.path.join(tmp, "model.keras")
             model.save(model_file)
         env = dict(os.environ, KERAS_BACKEND="tensorflow")
-        result = subprocess.run(
-            [sys.executable, "-m", "keras_mm.export.worker", *args, model_file],
+        command = [sys.executable, "-m", "keras_mm.export.worker"]
+        return child_process.run(
+            [*command, *args, model_file],
+            "Export under the TensorFlow backend",
             env=env,
-            capture_output=True,
-            text=True,
+            # The child's export warnings are the caller's, even when it
+            # failed after them.
+            on_result=lambda result: _warn(result.stderr),
         )
-    # The child's export warnings are the caller's.
-    for line in result.stderr.splitlines():
+
+
+def _warn(stderr):
+    for line in stderr.splitlines():
         if line.startswith("ExportWarning: "):
             warnings.warn(line[len("ExportWarning: ") :], ExportWarning)
-    if result.returncode:
-        lines = result.stderr.strip().splitlines()
-        errors = [line for line in lines if line.startswith("ValueError: ")]
-        if errors:
-            raise ValueError(errors[-1][len("ValueError: ") :])
-        raise RuntimeError(
-            "Export under the TensorFlow backend failed:\n"
-            + "\n".join(lines[-20:])
-        )
 
 
 def _write(model, path, raw_inputs):
@@ -123,9 +165,14 @@ def saved_model(model, path, overwrite=False, raw_inputs=True):
 
     The export runs under the TensorFlow backend: from JAX (or PyTorch),
     the model is saved as `.keras` (a `.keras` file is used as it is) and
-    rebuilt in a TensorFlow child process. The SavedModel is written
-    beside its final place and moved there at the end, so a failed export
-    leaves no partial version.
+    rebuilt in a TensorFlow child process; its errors are raised here as
+    they were raised there (the same builtin type and message). The
+    SavedModel is written in a hidden `.staging-*` directory beside its
+    final place and moved there at the end, so a failed or killed export
+    leaves no partial version (and the next export removes what a killed
+    one left). With `overwrite=True`, the old version is swapped for the
+    complete new one in one atomic rename where the system allows it
+    (Linux), so TF Serving never finds the version missing.
 
     Args:
         model: a model from `keras_mm.build_classifier`,
@@ -143,6 +190,13 @@ def saved_model(model, path, overwrite=False, raw_inputs=True):
     Returns:
         str, the absolute path of the written version.
 
+    Raises:
+        ValueError: for a model that is not a keras_mm task, a missing,
+            empty or corrupt `.keras` file, an existing version without
+            `overwrite`, or a bad `path`.
+        OSError: (`PermissionError`, `NotADirectoryError`, ...) when the
+            version cannot be written there.
+
     Example (about half a minute for a small model):
 
     ```python
@@ -153,7 +207,12 @@ def saved_model(model, path, overwrite=False, raw_inputs=True):
     ```
     """
     require_tensorflow("Export")
+    check_booleans(overwrite=overwrite, raw_inputs=raw_inputs)
+    check_model(model)
     path = version_path(path, overwrite=overwrite)
+    # Here, so that a path that cannot be a directory fails alike (and
+    # fast) under every backend.
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     if keras.config.backend() != "tensorflow":
         args = ["saved_model", path]
         args += ["--overwrite"] if overwrite else []

@@ -11,17 +11,21 @@ import numpy as np
 
 from keras_mm.export.litert_runner import assets_path
 from keras_mm.export.litert_runner import prepare_inputs
+from keras_mm.export.saved_model import check_model
 from keras_mm.export.saved_model import load
 from keras_mm.export.saved_model import run_under_tensorflow
 from keras_mm.export.signatures import check_task
 from keras_mm.export.signatures import tensor_specs
 from keras_mm.utils.tf_utils import require_tensorflow
+from keras_mm.utils.validation import check_booleans
 
 QUANTIZATIONS = (None, "dynamic", "float16", "int8")
 
 
 def _check_quantization(quantization, representative_data):
-    if quantization not in QUANTIZATIONS:
+    if quantization is not None and not (
+        isinstance(quantization, str) and quantization in QUANTIZATIONS
+    ):
         raise ValueError(
             f"`quantization` must be one of {list(QUANTIZATIONS)}. "
             f"Received: quantization={quantization!r}"
@@ -164,6 +168,15 @@ def tflite(
     Returns:
         str, the absolute path of the written file.
 
+    Raises:
+        ValueError: for a model that is not a keras_mm task, a missing,
+            empty or corrupt `.keras` file, an unknown `quantization`, an
+            existing file without `overwrite`, or a bad `path`.
+        OSError: (`PermissionError`, `NotADirectoryError`, ...) when the
+            file cannot be written there. Under JAX or PyTorch, errors of
+            the TensorFlow child process are raised as the same type with
+            the same message.
+
     Example:
 
     ```python
@@ -172,15 +185,30 @@ def tflite(
     ```
     """
     require_tensorflow("Export")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(
+            f"`path` must be a file path ending in '.tflite'. Received: "
+            f"path={path!r}"
+        )
     path = os.path.abspath(os.fspath(path))
     if not path.endswith(".tflite"):
         raise ValueError(f"`path` must end with '.tflite'. Received: {path}")
+    check_booleans(overwrite=overwrite)
     _check_quantization(quantization, representative_data)
+    check_model(model)
+    if os.path.isdir(path):
+        raise ValueError(
+            f"{path} is a directory. `path` must name a file ending in "
+            "'.tflite'."
+        )
     if os.path.exists(path) and not overwrite:
         raise ValueError(
             f"{path} already exists. Choose another path, or pass "
             "`overwrite=True` to replace it."
         )
+    # Here, so that a path that cannot be a directory fails alike (and
+    # fast) under every backend.
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     if keras.config.backend() != "tensorflow":
         with tempfile.TemporaryDirectory() as tmp:
             args = ["tflite", path]

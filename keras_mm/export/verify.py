@@ -1,12 +1,12 @@
 """Checks an exported artifact against its Keras model, in a fresh process."""
 
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
+from keras_mm.export import child_process
 from keras_mm.export.signatures import check_task
 from keras_mm.utils.tf_utils import require_tensorflow
 from keras_mm.utils.tf_utils import tf
@@ -58,23 +58,11 @@ def _call(script, args, request, what):
         outputs_file = os.path.join(tmp, "outputs.npz")
         np.savez(inputs_file, **request)
         env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-        result = subprocess.run(
+        child_process.run(
             [sys.executable, script, *args, inputs_file, outputs_file],
+            what,
             env=env,
-            capture_output=True,
-            text=True,
         )
-        if result.returncode:
-            errors = [
-                line
-                for line in result.stderr.splitlines()
-                if line.startswith("ValueError: ")
-            ]
-            if errors:
-                raise ValueError(errors[-1][len("ValueError: ") :])
-            lines = result.stderr.strip().splitlines()[-15:]
-            tail = "\n".join(line[:300] for line in lines)
-            raise RuntimeError(f"{what} failed:\n{tail}")
         with np.load(outputs_file) as data:
             return {key: data[key] for key in data.files}
 
@@ -116,7 +104,8 @@ def verify(
 
     Raises:
         ValueError: when the outputs differ by more than `tolerance`, or
-            strings differ (the message shows the first differences).
+            strings differ (the message shows the first differences); for
+            a bad `path`, `model`, `signature` or `tolerance`.
 
     Example:
 
@@ -125,6 +114,25 @@ def verify(
     keras_mm.export.verify(path, model, {"images": pixels, "text": texts})
     ```
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(
+            "`path` must be the path of a SavedModel version directory or "
+            f"a .tflite file. Received: path={path!r}"
+        )
+    if not isinstance(signature, str):
+        raise ValueError(
+            f"`signature` must be a signature name (str). Received: "
+            f"signature={signature!r}"
+        )
+    if tolerance is not None and (
+        isinstance(tolerance, bool)
+        or not isinstance(tolerance, (int, float, np.floating, np.integer))
+        or not 0 <= tolerance < float("inf")
+    ):
+        raise ValueError(
+            "`tolerance` must be a non-negative number or None. Received: "
+            f"tolerance={tolerance!r}"
+        )
     path = os.fspath(path)
     litert = path.endswith(".tflite")
     if not litert:

@@ -2,6 +2,9 @@
 
     KERAS_BACKEND=tensorflow python -m keras_mm.export.worker \\
         saved_model|tflite PATH [options] MODEL.keras
+
+An exception is written to the file that `KERAS_MM_ERROR_FILE` names, for
+the parent to raise as its own (`keras_mm.export.child_process`).
 """
 
 import argparse
@@ -22,6 +25,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if os.environ.get("KERAS_BACKEND") != "tensorflow":
         raise SystemExit("Run this with KERAS_BACKEND=tensorflow.")
+    from keras_mm.export.child_process import report_error
     from keras_mm.export.saved_model import saved_model
     from keras_mm.export.tflite import from_arrays
     from keras_mm.export.tflite import tflite
@@ -55,9 +59,10 @@ def main(argv=None):
             overwrite=args.overwrite,
             raw_inputs=not args.model_inputs,
         )
-    except ValueError as error:
-        # The parent raises this line as its own ValueError.
-        print(f"ValueError: {error}", file=sys.stderr)
+    except Exception as error:
+        # The parent raises it as its own, from the error file.
+        report_error(error)
+        print(f"{type(error).__name__}: {error}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -14,6 +14,7 @@ from keras_mm.api_export import keras_mm_export
 from keras_mm.base.pipeline_model import PipelineModel
 from keras_mm.layers.image_preprocessing import image_shapes
 from keras_mm.optimizers import Adam
+from keras_mm.utils.files import load_keras_file
 from keras_mm.utils.files import replace_file_atomically
 from keras_mm.utils.files import write_atomically
 from keras_mm.version import __version__
@@ -153,6 +154,17 @@ def _probe(uri):
             "task on a machine that has it (`task.save_to_preset(directory)`)"
             " and pass that local preset directory."
         ) from None
+
+
+def _is_local_file(preset):
+    """Whether `preset` is a local file (or names a missing `.keras` one),
+    not a preset directory or a hub URI."""
+    if not isinstance(preset, (str, os.PathLike)):
+        return False
+    preset = os.fspath(preset)
+    if "://" in preset or os.path.isdir(preset):
+        return False
+    return os.path.isfile(preset) or preset.lower().endswith(".keras")
 
 
 def _preset_file(preset, name):
@@ -446,22 +458,35 @@ class Task(PipelineModel):
 
     @classmethod
     def from_preset(cls, preset):
-        """Loads a task saved by `save_to_preset`, as the class it was saved
-        from.
+        """Loads a task saved by `save_to_preset` (or by `save` as a
+        `.keras` file), as the class it was saved from.
 
         Args:
-            preset: str. A local preset directory, or a hub URI that
-                KerasHub resolves: `"kaggle://OWNER/MODEL/keras/VARIANT"`
-                or `"hf://OWNER/MODEL"` (downloaded once, then cached).
+            preset: str. A local preset directory, a hub URI that KerasHub
+                resolves: `"kaggle://OWNER/MODEL/keras/VARIANT"` or
+                `"hf://OWNER/MODEL"` (downloaded once, then cached), or a
+                local `.keras` file.
 
         Returns:
-            The task, compiled with its own defaults.
+            The task, compiled with its own defaults (a `.keras` file's
+            own compile settings, if it was saved compiled).
 
         Raises:
             ValueError: when the preset has no `config.json`, holds no
                 keras_mm task (or one of another class than `cls`), or its
-                hub cannot be reached.
+                hub cannot be reached; when a `.keras` file is missing,
+                empty, or corrupt.
         """
+        if _is_local_file(preset):
+            task = load_keras_file(preset)
+            if not isinstance(task, cls):
+                raise ValueError(
+                    f"The model file {os.fspath(preset)!r} holds a "
+                    f"{type(task).__name__}, not a {cls.__name__}."
+                )
+            if not task.compiled:
+                task.compile()
+            return task
         with open(_preset_file(preset, CONFIG_FILE)) as f:
             config = json.load(f)
         registered = config.get("registered_name") or ""

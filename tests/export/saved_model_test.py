@@ -2,8 +2,16 @@
 process, on every backend (JAX exports through a TensorFlow child)."""
 
 import contextlib
+import hashlib
 import io
 import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 from unittest import mock
 
 import keras
@@ -13,6 +21,7 @@ import tensorflow as tf
 
 import keras_mm
 from keras_mm import cli
+from keras_mm.export import child_process
 from keras_mm.export.saved_model import version_path
 from keras_mm.utils.files import write_atomically
 from tests.encoders.text_test import tiny_bert
@@ -271,7 +280,234 @@ class ExportCommandTest(TestCase):
         errors = io.StringIO()
         with contextlib.redirect_stderr(errors), self.assertRaises(SystemExit):
             cli.main(["export", os.path.join(tmp, "none.keras")])
-        self.assertIn("no such model file", errors.getvalue())
+        self.assertIn("No such model file", errors.getvalue())
         with contextlib.redirect_stderr(errors), self.assertRaises(SystemExit):
             cli.main(["export", "m.keras", "--format", "onnx"])
         self.assertIn("--format must list formats among", errors.getvalue())
+
+
+def tiny_model_file(directory):
+    """A tiny classifier, saved as `directory/model.keras`."""
+    model = keras_mm.build_classifier(
+        {"images": keras_mm.encoders.image("cnn_small", (8, 8, 3))},
+        num_classes=2,
+        hidden_dim=8,
+    )
+    path = os.path.join(directory, "model.keras")
+    model.save(path)
+    return model, path
+
+
+def read_only_directory(test):
+    """A directory that this process cannot write in: mode 0o500, or, for
+    root (whom modes do not stop), the immutable attribute; skips the test
+    where neither holds."""
+    directory = test.get_temp_dir()
+    os.chmod(directory, 0o500)
+    test.addCleanup(os.chmod, directory, 0o700)
+    if os.access(directory, os.W_OK):
+        chattr = shutil.which("chattr")
+        if not chattr or subprocess.run([chattr, "+i", directory]).returncode:
+            test.skipTest("no read-only directory for this user")
+        test.addCleanup(subprocess.run, [chattr, "-i", directory])
+    return directory
+
+
+class ExportErrorTest(TestCase):
+    # Under JAX the export runs in a TensorFlow child process: its errors
+    # must be raised as they are under TensorFlow, the same builtin type
+    # with the same message, without the child's log.
+    @pytest.mark.slow
+    def test_unwritable_places_raise_the_same_error_on_every_backend(self):
+        _, model_file = tiny_model_file(self.get_temp_dir())
+        read_only = read_only_directory(self)
+        with self.assertRaises(PermissionError) as caught:
+            keras_mm.export.saved_model(
+                model_file, os.path.join(read_only, "1")
+            )
+        message = str(caught.exception)
+        self.assertRegex(message, "Permission denied|Operation not permitted")
+        self.assertIn(f"'{read_only}/.staging-1-", message)
+        self.assertNotIn("Traceback", message)
+        self.assertEqual(os.listdir(read_only), [])
+        # A directory under a regular file cannot be.
+        regular = os.path.join(self.get_temp_dir(), "file")
+        open(regular, "w").close()
+        for export, path, directory in (
+            (keras_mm.export.saved_model, "m", "m"),
+            (keras_mm.export.tflite, "sub/m.tflite", "sub"),
+        ):
+            with self.assertRaises(NotADirectoryError) as caught:
+                export(model_file, os.path.join(regular, path))
+            self.assertEqual(
+                str(caught.exception),
+                "[Errno 20] Not a directory: "
+                f"'{os.path.join(regular, directory)}'",
+            )
+
+    @pytest.mark.backend_independent
+    def test_child_errors_are_raised_as_the_child_raised_them(self):
+        # The error reporting alone (imported by path: no Keras to load).
+        script = (
+            "import importlib.util, sys\n"
+            "spec = importlib.util.spec_from_file_location('c', sys.argv[1])\n"
+            "child = importlib.util.module_from_spec(spec)\n"
+            "spec.loader.exec_module(child)\n"
+            "try:\n"
+            "    exec(sys.argv[2])\n"
+            "except Exception as error:\n"
+            "    child.report_error(error)\n"
+            "    print('a long log', file=sys.stderr)\n"
+            "    sys.exit(1)\n"
+        )
+
+        def run(statement):
+            child_process.run(
+                [
+                    sys.executable,
+                    "-c",
+                    script,
+                    child_process.__file__,
+                    statement,
+                ],
+                "The step",
+            )
+
+        with self.assertRaises(PermissionError) as caught:
+            run("raise PermissionError(13, 'Permission denied', '/x/y')")
+        self.assertEqual(caught.exception.filename, "/x/y")
+        self.assertEqual(
+            str(caught.exception), "[Errno 13] Permission denied: '/x/y'"
+        )
+        with self.assertRaisesRegex(KeyError, "^'key'$"):
+            run("{}['key']")
+        # Not a builtin: its nearest builtin class.
+        with self.assertRaisesRegex(ValueError, "^Expecting value"):
+            run("import json; json.loads('')")
+        # Neither: a `RuntimeError` that names the type, and the file that
+        # holds the child's log.
+        with self.assertRaisesRegex(
+            RuntimeError, "raised zipfile.BadZipFile"
+        ) as unknown:
+            run("import zipfile; raise zipfile.BadZipFile('bad')")
+        # No report: the same.
+        with self.assertRaisesRegex(RuntimeError, "exit status 3") as silent:
+            run("import os; os._exit(3)")
+        logs = [
+            re.search(r"/\S*keras_mm-child-\w+\.log", str(c.exception))[0]
+            for c in (unknown, silent)
+        ]
+        with open(logs[0]) as file:
+            self.assertEqual(file.read(), "a long log\n")
+        for log in logs:
+            os.remove(log)
+
+
+# Saves a tiny model and exports a version of it, then overwrites the
+# version, stalling (forever) mid-write; the test kills it there.
+KILLED_EXPORT = """
+import importlib, os, sys, time
+import keras_mm
+saved_model = importlib.import_module("keras_mm.export.saved_model")
+model_file, root, flags = sys.argv[1:]
+keras_mm.build_classifier(
+    {"images": keras_mm.encoders.image("cnn_small", (8, 8, 3))},
+    num_classes=2, hidden_dim=8,
+).save(model_file)
+keras_mm.export.saved_model(model_file, os.path.join(root, "1"))
+open(os.path.join(flags, "exported"), "w").close()
+
+def stalled(model, path, raw_inputs):
+    os.makedirs(path)
+    with open(os.path.join(path, "saved_model.pb"), "wb") as f:
+        f.write(b"half")
+    open(os.path.join(flags, "writing"), "w").close()
+    time.sleep(600)
+
+saved_model._write = stalled
+keras_mm.export.saved_model(model_file, os.path.join(root, "1"), overwrite=True)
+"""
+
+
+def fingerprint(directory):
+    """`{relative path: sha256}` of the files under `directory`."""
+    found = {}
+    for folder, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, directory)] = hashlib.sha256(
+                    f.read()
+                ).hexdigest()
+    return found
+
+
+class StagingTest(TestCase):
+    @pytest.mark.slow
+    @pytest.mark.backend_independent
+    def test_a_killed_export_leaves_the_old_version_and_is_cleaned_up(self):
+        tmp = self.get_temp_dir()
+        model_file = os.path.join(tmp, "model.keras")
+        root, flags = os.path.join(tmp, "model"), os.path.join(tmp, "flags")
+        os.makedirs(flags)
+        log = os.path.join(tmp, "log")
+        with open(log, "w") as output:
+            child = subprocess.Popen(
+                [sys.executable, "-c", KILLED_EXPORT, model_file, root, flags],
+                env=dict(os.environ, KERAS_BACKEND="tensorflow"),
+                stdout=output,
+                stderr=output,
+            )
+        self.addCleanup(child.kill)
+        old = None
+        deadline = time.time() + 300
+        while not os.path.exists(os.path.join(flags, "writing")):
+            if old is None and os.path.exists(os.path.join(flags, "exported")):
+                old = fingerprint(os.path.join(root, "1"))
+            if child.poll() is not None or time.time() > deadline:
+                with open(log) as output:
+                    self.fail(
+                        f"The export ended early:\n{output.read()[-3000:]}"
+                    )
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+        self.assertEqual(child.wait(), -signal.SIGKILL)
+        self.assertIn("saved_model.pb", old)
+        self.assertEqual(fingerprint(os.path.join(root, "1")), old)
+        leftovers = [e for e in os.listdir(root) if e != "1"]
+        self.assertLen(leftovers, 1)
+        self.assertStartsWith(leftovers[0], ".staging-1-")
+        # The next export removes it: its writer is gone.
+        path = keras_mm.export.saved_model(model_file, root)
+        self.assertEqual(sorted(os.listdir(root)), ["1", "2"])
+        self.assertEqual(path, os.path.join(root, "2"))
+
+    # The same swap under every backend (`write_atomically` runs in the
+    # TensorFlow process); here the export runs in this process.
+    @pytest.mark.tf_only
+    @pytest.mark.slow
+    def test_an_overwrite_never_leaves_the_version_missing(self):
+        model, _ = tiny_model_file(self.get_temp_dir())
+        path = keras_mm.export.saved_model(
+            model, os.path.join(self.get_temp_dir(), "model", "1")
+        )
+        before = os.stat(path).st_ino
+        missing, checks, done = [], [0], threading.Event()
+
+        def watch():
+            while not done.is_set():
+                checks[0] += 1
+                if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+                    missing.append(checks[0])
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            keras_mm.export.saved_model(model, path, overwrite=True)
+        finally:
+            done.set()
+            watcher.join()
+        self.assertNotEqual(os.stat(path).st_ino, before)  # Replaced.
+        self.assertEqual(os.listdir(os.path.dirname(path)), ["1"])
+        self.assertGreater(checks[0], 0)
+        self.assertEqual(missing, [])

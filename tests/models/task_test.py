@@ -257,6 +257,22 @@ class PresetTest(TestCase):
         ):
             keras_mm.models.Task.from_preset(bert)
 
+    def test_keras_files_load_and_corrupt_ones_are_named(self):
+        model = tiny_classifier()
+        path = os.path.join(self.get_temp_dir(), "model.keras")
+        model.save(path)
+        restored = keras_mm.models.Task.from_preset(path)
+        self.assertIsInstance(restored, type(model))
+        self.assertTrue(restored.compiled)
+        with pytest.raises(ValueError, match="holds a MultimodalClassifier"):
+            keras_mm.models.Captioner.from_preset(path)
+        with open(path, "r+b") as f:
+            f.truncate(100)
+        with pytest.raises(ValueError, match="model.keras' is corrupt.*100 b"):
+            keras_mm.models.Task.from_preset(path)
+        with pytest.raises(ValueError, match="No such model file"):
+            keras_mm.models.Task.from_preset(path + ".gone.keras")
+
     def test_bad_directories(self):
         empty = self.get_temp_dir()
         with open(os.path.join(empty, "notes.txt"), "w") as f:
