@@ -194,16 +194,22 @@ class QueryFusion(FusionLayer):
         queries = keras.ops.reshape(
             self.query_projection(pooled), (-1, heads, 1, dim)
         )
-        slots = keras.ops.arange(self.max_count + 1, dtype=self.compute_dtype)
+        # Cast after: TensorFlow's graph-mode `range` has no float16 kernel.
+        slots = keras.ops.cast(
+            keras.ops.arange(self.max_count + 1), self.compute_dtype
+        )
         found, scores = [], {}
         for i, m in enumerate(others):
             tokens = inputs[m]["sequence_output"]
             if self.position_embedding:
-                tokens = tokens + self.positions[i]
+                tokens = tokens + keras.ops.cast(
+                    self.positions[i], tokens.dtype
+                )
             keys = self._split_heads(self.keys[i](tokens))
             values = self._split_heads(self.values[i](tokens))
             logits = keras.ops.sum(queries * keys, axis=-1) / dim**0.5
-            weights = keras.ops.sigmoid(logits + self.biases[i][None, :, None])
+            bias = keras.ops.cast(self.biases[i], logits.dtype)
+            weights = keras.ops.sigmoid(logits + bias[None, :, None])
             mask = inputs[m].get("padding_mask")
             if mask is not None:
                 mask = keras.ops.cast(mask, weights.dtype)

@@ -78,6 +78,30 @@ class MissingModalities(keras.layers.Layer):
                 out[key]["padding_mask"] = tuple(sequence[:2])
         return out
 
+    def compute_output_spec(
+        self, features, present, training=None, features_mask=None
+    ):
+        # As `call` returns them: padding masks are bool, float features
+        # are in the compute dtype (inputs are cast to it), others keep
+        # their dtype.
+        shapes = self.compute_output_shape(
+            keras.tree.map_structure(lambda x: tuple(x.shape), features),
+            keras.tree.map_structure(lambda x: tuple(x.shape), present),
+        )
+
+        def spec(key, part, shape):
+            if part == "padding_mask":
+                return keras.KerasTensor(shape, "bool")
+            dtype = keras.backend.standardize_dtype(features[key][part].dtype)
+            if self.autocast and keras.backend.is_float_dtype(dtype):
+                dtype = self.compute_dtype
+            return keras.KerasTensor(shape, dtype)
+
+        return {
+            key: {part: spec(key, part, shape) for part, shape in parts.items()}
+            for key, parts in shapes.items()
+        }
+
     def _keep(self, present, training):
         keys = sorted(present)
         keep = {k: ops.cast(present[k], "bool") for k in keys}

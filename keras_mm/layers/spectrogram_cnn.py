@@ -127,6 +127,18 @@ class SpectrogramCNN(keras.layers.Layer):
             shapes["padding_mask"] = (batch, frames)
         return shapes
 
+    def compute_output_spec(self, inputs, padding_mask=None, training=None):
+        # As `call` returns them: the padding mask is bool.
+        shapes = self.compute_output_shape(
+            inputs.shape, None if padding_mask is None else padding_mask.shape
+        )
+        return {
+            key: keras.KerasTensor(
+                shape, "bool" if key == "padding_mask" else self.compute_dtype
+            )
+            for key, shape in shapes.items()
+        }
+
     def get_config(self):
         config = super().get_config()
         config.update(

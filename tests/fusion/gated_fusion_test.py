@@ -21,7 +21,6 @@ class GatedFusionTest(TestCase):
             {"hidden_dim": 4, "gate": "sigmoid"},
             make_inputs(),
             expected_output_shape=(2, 4),
-            run_precision_check=False,
         )
 
     def test_softmax_output_is_convex_combination(self):
