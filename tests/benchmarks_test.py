@@ -22,6 +22,7 @@ from benchmarks import input_pipeline_benchmark
 from benchmarks import overhead_benchmark
 from benchmarks import paired_fusion_benchmark
 from benchmarks import recognizer_breakdown
+from benchmarks import serving_load
 from benchmarks import speech_benchmark
 from benchmarks import streaming_benchmark
 from tests.test_case import TestCase
@@ -525,3 +526,53 @@ class StreamingBenchmarkTest(TestCase):
             self.assertGreater(row[mode]["seconds"], 0)
         with open(output) as f:
             self.assertEqual(json.load(f), [row])
+
+
+@pytest.mark.tf_only
+class ServingLoadTest(TestCase):
+    @pytest.mark.slow
+    def test_runs_tiny(self):
+        output = os.path.join(self.get_temp_dir(), "serving.json")
+        # The classifier alone: each task adds an export and a TensorFlow
+        # process (15 s or more on 2 cores), and the classifier's requests
+        # (images and text, pixels and encoded) hold every malformed kind
+        # but the audio ones (NaN or infinite audio, which may be
+        # answered).
+        rows = serving_load.main(
+            ["--requests", "32", "--malformed", "1", "--output", output]
+            + ["--tasks", "classifier"]
+        )
+        self.assertEqual(
+            [(row["task"], row["format"]) for row in rows],
+            [("classifier", format) for format in serving_load.FORMATS],
+        )
+        for row in rows:
+            name = f"{row['task']}, {row['format']}"
+            # The process survived the malformed requests and still
+            # answers, with no keras_mm code loaded.
+            self.assertTrue(row["survived"], f"{name}: {row.get('stderr')}")
+            self.assertTrue(row["answers_after"], name)
+            self.assertFalse(row["keras_mm_imported"], name)
+            # Every valid request got the answer it gets alone, and the
+            # answers differ from request to request.
+            self.assertEqual(row["valid"], 32)
+            self.assertEqual(row["valid_failed"], 0, name)
+            self.assertGreater(row["distinct_answers"], 4, name)
+            self.assertGreater(row["p99_ms"], 0)
+            for kind, outcome in row["malformed"].items():
+                self.assertEqual(outcome["sent"], 1)
+                if kind in serving_load.MUST_REJECT:
+                    self.assertEqual(outcome["rejected"], 1, f"{name}: {kind}")
+        saved_model, tflite = (set(row["malformed"]) for row in rows)
+        self.assertEqual(
+            saved_model - tflite,
+            {
+                "not an image",
+                "empty image bytes",
+                "huge image bytes",
+                "truncated JPEG",
+            },
+        )
+        self.assertIn("batch sizes differ", tflite)
+        with open(output) as f:
+            self.assertEqual(json.load(f), rows)

@@ -16,10 +16,12 @@ Run as a script, `python litert_runner.py MODEL.tflite INPUTS.npz
 OUTPUTS.npz`, it is the TFLite-only process of `keras_mm.export.verify`.
 """
 
+import errno
 import json
 import os
 import re
 import sys
+import threading
 
 import numpy as np
 
@@ -51,6 +53,7 @@ def tokenize(texts, vocabulary, sequence_length, lowercase=True):
         index = word_index(vocabulary)
     ids = np.zeros((len(texts), sequence_length), "int32")
     for row, text in enumerate(texts):
+        text = text.replace("\x00", " ")  # A word break, as in TF.
         text = text.lower() if lowercase else text
         words = re.sub(_PUNCTUATION, r" \1 ", text).split()
         for column, word in enumerate(words[:sequence_length]):
@@ -64,7 +67,14 @@ def pad_waveforms(waveforms, num_samples):
     audio = np.zeros((len(waveforms), num_samples), "float32")
     mask = np.zeros((len(waveforms), num_samples), bool)
     for row, waveform in enumerate(waveforms):
-        waveform = np.asarray(waveform, "float32").reshape(-1)[:num_samples]
+        waveform = np.asarray(waveform, "float32")
+        if waveform.ndim == 0:
+            raise ValueError(
+                "Audio must be a batch of waveforms: float32 `(batch, "
+                "samples)` or a list of 1-D arrays (one waveform is "
+                "`[waveform]`). Received a batch of single samples."
+            )
+        waveform = waveform.reshape(-1)[:num_samples]
         audio[row, : len(waveform)] = waveform
         mask[row, : len(waveform)] = True
     return audio, mask
@@ -103,6 +113,34 @@ def transcripts_from_frames(frame_ids, vocabulary):
     return transcripts
 
 
+def _batch_size(inputs):
+    """The one batch size of `inputs` (`None` values left out); a
+    `ValueError` unless each holds one entry per example, in equal numbers,
+    at least one."""
+    sizes = {}
+    for key, value in inputs.items():
+        if value is None:
+            continue
+        if (
+            isinstance(value, (str, bytes))
+            or not hasattr(value, "__len__")
+            or getattr(value, "ndim", 1) == 0
+        ):
+            raise ValueError(
+                f"Input '{key}' must hold one entry per example: a list "
+                "or an array whose first axis is the batch. Received: "
+                f"{type(value).__name__}"
+            )
+        sizes[key] = len(value)
+    if len(set(sizes.values())) > 1:
+        raise ValueError(
+            f"The inputs must have the same batch size. Received: {sizes}"
+        )
+    if not sizes or not next(iter(sizes.values())):
+        raise ValueError("The batch is empty: send at least one example.")
+    return next(iter(sizes.values()))
+
+
 def prepare_inputs(assets, inputs, word_indices=None):
     """Raw inputs -> the arrays of a keras_mm `.tflite` file described by
     `assets` (its `.json`): word ids, padded waveforms and masks, and the
@@ -125,7 +163,7 @@ def prepare_inputs(assets, inputs, word_indices=None):
             f"{sorted(specs)} (of which {sorted(missing)} may be left "
             "out)."
         )
-    batch = len(next(iter(inputs.values())))
+    batch = _batch_size(inputs)
     arrays = {}
     for key, spec in specs.items():
         value = inputs.get(key)
@@ -182,12 +220,37 @@ class LiteRTModel:
         A dict of NumPy outputs: `probabilities` and `labels` (or
         `predictions`, `logits`) for a classifier, `captions` or
         `transcripts` (lists of str) for the others.
+
+    Threads: one instance may be called from several threads at once. The
+    LiteRT interpreter is not thread-safe (a call resizes, fills and runs
+    tensors that the interpreter holds, so two calls at once return each
+    other's outputs, raise or crash the process), so each instance holds a
+    lock over its interpreter: preparing inputs and decoding outputs run
+    in parallel, the interpreter runs one call at a time. For calls that
+    run side by side, give each thread its own `LiteRTModel`.
+
+    Raises:
+        FileNotFoundError: when `path` or its `.json` assets do not exist.
     """
 
     def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
-        with open(assets_path(path)) as f:
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                errno.ENOENT, os.strerror(errno.ENOENT), path
+            )
+        assets = assets_path(path)
+        if not os.path.isfile(assets):
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"{path} needs its tokenizer and input description "
+                f"{os.path.basename(assets)} beside it (the export writes "
+                "both; copy them together)",
+                assets,
+            )
+        with open(assets) as f:
             self.assets = json.load(f)
         # Looked up on every call: built once.
         self.word_indices = {
@@ -197,6 +260,8 @@ class LiteRTModel:
         }
         self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
         self.runner = self.interpreter.get_signature_runner("serving_default")
+        # The interpreter's tensors are shared by every call.
+        self._lock = threading.Lock()
 
     @property
     def kind(self):
@@ -206,13 +271,18 @@ class LiteRTModel:
         """Raw inputs -> the arrays the interpreter takes."""
         return prepare_inputs(self.assets, inputs, self.word_indices)
 
+    def _invoke(self, arrays):
+        # Resize, allocate, set, invoke and read (a copy) in one hold.
+        with self._lock:
+            return self.runner(**arrays)
+
     def _run(self, arrays):
         if self.assets.get("batch_size") != 1:
-            return self.runner(**arrays)
+            return self._invoke(arrays)
         # A file with recurrent layers takes one example per call.
         rows = len(next(iter(arrays.values())))
         outputs = [
-            self.runner(**{k: v[i : i + 1] for k, v in arrays.items()})
+            self._invoke({k: v[i : i + 1] for k, v in arrays.items()})
             for i in range(rows)
         ]
         return {

@@ -91,13 +91,11 @@ def _decode_images(encoded, spec):
             data, channels=channels, expand_animations=False
         )
         image.set_shape((None, None, channels))
-        size = tf.shape(image)[:2]
-        image = tf.cast(image, "float32")
-        return tf.cond(
-            tf.reduce_all(size == (height, width)),
-            lambda: tf.ensure_shape(image, (height, width, channels)),
-            lambda: tf.image.resize(image, (height, width)),
-        )
+        # Bilinear resizing to the image's own size returns it unchanged.
+        # (A `tf.cond` that skipped it for such images ran its other
+        # branch's `ensure_shape` on every image inside `map_fn`, so
+        # images of any other size were refused.)
+        return tf.image.resize(tf.cast(image, "float32"), (height, width))
 
     return tf.map_fn(
         decode,
@@ -132,12 +130,30 @@ def _with_encoded_images(function, specs, keys):
     return serve, encoded_specs
 
 
+def _checking_shapes(function, specs):
+    """`function`, after an `ensure_shape` of each input against its spec.
+
+    A signature called with tensors (as TF Serving and the signatures of
+    `tf.saved_model.load` call it) checks their dtypes but not their
+    shapes: images without their batch axis aborted the process in a
+    oneDNN convolution, and images of another size were answered."""
+
+    def serve(inputs):
+        inputs = tf.nest.map_structure(
+            lambda x, spec: tf.ensure_shape(x, spec.shape), inputs, specs
+        )
+        return function(inputs)
+
+    return serve
+
+
 def serving_functions(model, raw_inputs=True):
     """`{signature name: (function, input signature dict)}` of a task.
 
     The task's own signatures (`serving_default`, and a classifier's
     `without_KEY` ones), each with an `encoded_images` variant
     (`encoded_images_without_KEY`) when it takes images of a fixed size.
+    Each function first checks its inputs' shapes against the signature.
     """
     if keras.config.backend() != "tensorflow":
         raise RuntimeError(
@@ -151,11 +167,13 @@ def serving_functions(model, raw_inputs=True):
         raw_inputs=raw_inputs
     ).items():
         specs = tensor_specs(specs)
-        functions[name] = (function, specs)
+        functions[name] = (_checking_shapes(function, specs), specs)
         keys = _images(specs)
         if keys:
             suffix = "" if name == "serving_default" else f"_{name}"
-            functions[ENCODED_IMAGES + suffix] = _with_encoded_images(
-                function, specs, keys
+            encoded, encoded_specs = _with_encoded_images(function, specs, keys)
+            functions[ENCODED_IMAGES + suffix] = (
+                _checking_shapes(encoded, encoded_specs),
+                encoded_specs,
             )
     return functions
