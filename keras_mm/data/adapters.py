@@ -62,17 +62,46 @@ def _like(tensor, spec):
     return tensor.with_row_splits_dtype(spec.row_splits_dtype)
 
 
+def _is_waveforms(x):
+    """Whether `x` is a list of 1-D float (or int16 PCM) arrays."""
+    return (
+        isinstance(x, list)
+        and bool(x)
+        and all(
+            isinstance(row, np.ndarray)
+            and row.ndim == 1
+            and (row.dtype.kind == "f" or row.dtype == np.int16)
+            for row in x
+        )
+    )
+
+
+def _ragged_waveforms(x):
+    """`x` with every list of waveforms as a `tf.RaggedTensor`, even where
+    their lengths agree: the first batch sets the spec of all batches, and
+    a later batch may hold waveforms of different lengths."""
+    if isinstance(x, dict):
+        return {key: _ragged_waveforms(value) for key, value in x.items()}
+    if _is_waveforms(x):
+        return tf.ragged.stack([tf.convert_to_tensor(row) for row in x])
+    return x
+
+
 def _pack(batch):
     """A batch `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)` as a tuple
     without `None`s, in TensorFlow tensors."""
     if not isinstance(batch, tuple):
         batch = (batch,)
-    return to_tf(tuple(part for part in batch if part is not None))
+    return to_tf(
+        tuple(_ragged_waveforms(part) for part in batch if part is not None)
+    )
 
 
 def batches_dataset(batches):
     """A `tf.data.Dataset` over the raw batches of a `keras.utils.PyDataset`
     (read again each epoch, `len(batches)` batches long)."""
+    if len(batches) == 0:
+        raise ValueError("The `keras.utils.PyDataset` holds no batch.")
     first = _pack(batches[0])
     signature = tf.nest.map_structure(_spec, first)
 

@@ -5,6 +5,7 @@ import keras
 from keras_mm.utils.tf_utils import require_tensorflow
 from keras_mm.utils.tf_utils import tf
 from keras_mm.utils.tf_utils import to_tf
+from keras_mm.utils.validation import check_integers
 
 
 def _num_rows(x):
@@ -76,6 +77,7 @@ def make_dataset(
         seed: int, the seed of the orders with `epochs`.
     """
     require_tensorflow("`make_dataset`")
+    check_integers(batch_size=batch_size)
     if isinstance(x, tf.data.Dataset):
         dataset = x
     else:
@@ -99,8 +101,9 @@ def make_dataset(
             )
         else:
             if shuffle:
+                # A buffer of at least 1: no rows make an empty dataset.
                 dataset = dataset.shuffle(
-                    sizes.pop(), reshuffle_each_iteration=True
+                    max(rows, 1), reshuffle_each_iteration=True
                 )
             dataset = batch(dataset, batch_size)
         if read_fn is not None:

@@ -70,7 +70,9 @@ class AudioFeatures(keras.layers.Layer):
     - `"log_mel"`: the log power in `num_mel_bins` triangular mel bands;
     - `"mfcc"`: the first `num_mfcc` coefficients of the orthonormal DCT of
       the log-mel bands.
-    The log is `log(power + 1e-6)`, so silence gives a finite floor. With
+    The log is `log(power + 1e-6)`, so silence gives a finite floor; power
+    is capped at the float32 maximum over the number of FFT bins, so loud
+    input (amplitudes up to about 1e37) gives finite features too. With
     `normalize=True`, each clip's bins are then shifted and scaled to zero
     mean and unit variance over its valid frames (per-utterance cepstral
     mean and variance normalisation), and padded frames are zero.
@@ -163,6 +165,9 @@ class AudioFeatures(keras.layers.Layer):
         self.fft_length = 2 ** math.ceil(math.log2(frame_length))
         self.window = stft_window(frame_length, self.fft_length)
         num_fft_bins = self.fft_length // 2 + 1
+        # The most power a bin may hold: a sum over all bins (the mel
+        # filters) still fits in float32.
+        self.max_power = float(np.finfo("float32").max) / num_fft_bins
         self.mel_matrix = mel_filterbank(
             num_mel_bins, num_fft_bins, sample_rate
         )
@@ -174,18 +179,23 @@ class AudioFeatures(keras.layers.Layer):
         }[features]
 
     def build(self, inputs_shape, padding_mask_shape=None):
+        self._check_samples(inputs_shape)
+        self.built = True
+
+    def _check_samples(self, inputs_shape):
         samples = inputs_shape[-1]
         if samples is not None and samples < self.frame_length:
             raise ValueError(
                 f"Audio must have at least `frame_length={self.frame_length}`"
                 f" samples. Received: shape={tuple(inputs_shape)}"
             )
-        self.built = True
 
     def _num_frames(self, samples):
         return (samples - self.frame_length) // self.frame_step + 1
 
     def call(self, inputs, padding_mask=None):
+        # Checked on every call: `build` runs on the first one only.
+        self._check_samples(inputs.shape)
         inputs = keras.ops.cast(inputs, "float32")
         samples = inputs.shape[1]
         if padding_mask is not None:
@@ -204,6 +214,9 @@ class AudioFeatures(keras.layers.Layer):
             center=False,
         )
         power = keras.ops.square(real) + keras.ops.square(imag)
+        # Loud input (far beyond [-1, 1]) overflows the square to inf, and
+        # the mel filters' zeros turn inf into NaN: keep it finite.
+        power = keras.ops.minimum(power, self.max_power)
         if samples is not None:
             # Keep the frame count static where the sample count is: the
             # TFLite converter loses it inside the STFT.

@@ -44,7 +44,7 @@ class AudioPreprocessor(PreprocessingLayer):
     Returns:
         `{"audio": float32 (batch, num_samples), "audio_padding_mask": bool
         (batch, num_samples)}`, where `num_samples =
-        round(sample_rate * max_duration)`, packed with `y` and
+        max(round(sample_rate * max_duration), 1)`, packed with `y` and
         `sample_weight` as `keras.utils.pack_x_y_sample_weight` does.
 
     Raises:

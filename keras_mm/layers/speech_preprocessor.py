@@ -111,6 +111,9 @@ class SpeechPreprocessor(PreprocessingLayer):
                 f"{transcripts.dtype.name}"
             )
         if self.lowercase:
+            # NUL is no character of a vocabulary: drop it here, as
+            # `tf.strings.lower` would drop all that follows it.
+            transcripts = tf.strings.regex_replace(transcripts, r"\x00", "")
             transcripts = tf.strings.lower(transcripts, encoding="utf-8")
         characters = tf.strings.unicode_split(transcripts, "UTF-8")
         ids = tf.ragged.map_flat_values(self._lookup.lookup, characters)

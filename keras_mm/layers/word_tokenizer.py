@@ -8,17 +8,22 @@ from keras_mm.utils.validation import check_integers
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[START]", "[END]")
 # Punctuation becomes a token of its own: "red, big." -> "red , big ."
 _PUNCTUATION = r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])"
+# The whitespace `tf.strings.split` leaves in words: Unicode spaces and
+# separators (`str.isspace` counts them), and NUL, which
+# `tf.strings.lower(..., encoding="utf-8")` reads as the end of the text.
+_OTHER_SPACES = r"[\x00\x1c-\x1f\x{85}\pZ]"
 
 
 @keras_mm_export
 class WordTokenizer(PreprocessingLayer):
     """Strings to padded word ids, with core TensorFlow ops only.
 
-    Lower-cases, splits punctuation off words, splits on whitespace, looks
-    words up in `vocabulary` (unknown words map to `"[UNK]"`), then pads or
-    truncates to `sequence_length`. Only core string and lookup ops are used,
-    so an exported model that contains this layer takes raw strings on a
-    stock TF Serving.
+    Lower-cases, splits punctuation off words, splits on whitespace (the
+    characters `str.isspace` accepts, Unicode spaces included) and NUL,
+    looks words up in `vocabulary` (unknown words map to `"[UNK]"`), then
+    pads or truncates to `sequence_length`. Only core string and lookup ops
+    are used, so an exported model that contains this layer takes raw
+    strings on a stock TF Serving.
 
     Args:
         vocabulary: list of str. Starts with `"[PAD]", "[UNK]", "[START]",
@@ -33,7 +38,8 @@ class WordTokenizer(PreprocessingLayer):
 
     Returns:
         `{"token_ids": int32 (B, sequence_length), "padding_mask": bool (B,
-        sequence_length)}`. An empty string gives all padding.
+        sequence_length)}`. An empty or whitespace-only string gives all
+        padding.
 
     Examples:
     >>> tokenizer = keras_mm.layers.WordTokenizer(
@@ -88,6 +94,7 @@ class WordTokenizer(PreprocessingLayer):
             )
         if text.shape.rank == 0:
             text = text[None]
+        text = tf.strings.regex_replace(text, _OTHER_SPACES, " ")
         if self.lowercase:
             text = tf.strings.lower(text, encoding="utf-8")
         text = tf.strings.regex_replace(text, _PUNCTUATION, r" \1 ")
