@@ -8,7 +8,7 @@ import warnings
 
 import keras
 
-from keras_mm.export import child_process
+from keras_mm.export.child_process import run as run_child
 from keras_mm.export.signatures import check_task
 from keras_mm.export.signatures import core_slice_updates
 from keras_mm.export.signatures import serving_functions
@@ -110,7 +110,7 @@ def run_under_tensorflow(model, args):
             model.save(model_file)
         env = dict(os.environ, KERAS_BACKEND="tensorflow")
         command = [sys.executable, "-m", "keras_mm.export.worker"]
-        return child_process.run(
+        return run_child(
             [*command, *args, model_file],
             "Export under the TensorFlow backend",
             env=env,

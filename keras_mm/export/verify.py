@@ -6,7 +6,7 @@ import tempfile
 
 import numpy as np
 
-from keras_mm.export import child_process
+from keras_mm.export.child_process import run as run_child
 from keras_mm.export.signatures import check_task
 from keras_mm.utils.tf_utils import require_tensorflow
 from keras_mm.utils.tf_utils import tf
@@ -58,7 +58,7 @@ def _call(script, args, request, what):
         outputs_file = os.path.join(tmp, "outputs.npz")
         np.savez(inputs_file, **request)
         env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-        child_process.run(
+        run_child(
             [sys.executable, script, *args, inputs_file, outputs_file],
             what,
             env=env,
