@@ -4,8 +4,10 @@ one line each, on one model that must still caption after all of them."""
 import numpy as np
 import pytest
 
+from tests.bad_inputs.harness import corpus
 from tests.bad_inputs.harness import raises
 from tests.bad_inputs.harness import run_case
+from tests.bad_inputs.harness import strings
 from tests.bad_inputs.harness import works
 from tests.export.saved_model_test import CAPTIONS
 from tests.export.saved_model_test import image_captioner
@@ -18,14 +20,6 @@ def nan_at(row):
     images = IMAGES.astype("float32")
     images[row, 0, 0, 0] = np.nan
     return images
-
-
-def captions(rows):
-    return lambda out: (
-        isinstance(out, list)
-        and len(out) == rows
-        and all(isinstance(c, str) for c in out)
-    )
 
 
 # One case per line, as the harness asks.
@@ -49,11 +43,11 @@ GENERATE = [
     raises("k 0", lambda m: m.generate(IMAGES, sampler="top_k", k=0), ValueError, "k"),
     raises("batch size 0", lambda m: m.generate(IMAGES, batch_size=0), ValueError, "batch_size"),
     raises("sample rate for images", lambda m: m.generate(IMAGES, sample_rate=-1), ValueError, "sample_rate"),
-    works("no images", lambda m: m.generate(np.zeros((0, 32, 32, 3), "uint8")), captions(0)),
-    works("float pixels", lambda m: m.generate(IMAGES.astype("float32")), captions(3)),
-    works("images of another size", lambda m: m.generate(np.zeros((2, 48, 20, 3), "uint8")), captions(2)),
-    works("a list of images", lambda m: m.generate(list(IMAGES)), captions(3)),
-    works("beam search", lambda m: m.generate(IMAGES[:1], sampler="beam", num_beams=2), captions(1)),
+    works("no images", lambda m: m.generate(np.zeros((0, 32, 32, 3), "uint8")), strings(0)),
+    works("float pixels", lambda m: m.generate(IMAGES.astype("float32")), strings(3)),
+    works("images of another size", lambda m: m.generate(np.zeros((2, 48, 20, 3), "uint8")), strings(2)),
+    works("a list of images", lambda m: m.generate(list(IMAGES)), strings(3)),
+    works("beam search", lambda m: m.generate(IMAGES[:1], sampler="beam", num_beams=2), strings(1)),
 ]
 
 FIT = [
@@ -89,22 +83,14 @@ def model():
     return model
 
 
-@pytest.mark.parametrize("case", GENERATE)
-def test_generate(case, model):
-    run_case(case, model)
-
-
-@pytest.mark.parametrize("case", FIT)
-def test_fit(case, model):
-    run_case(case, model)
-
-
-@pytest.mark.parametrize("case", EVALUATE)
-def test_evaluate(case, model):
+@pytest.mark.parametrize(
+    "case", corpus(generate=GENERATE, fit=FIT, evaluate=EVALUATE)
+)
+def test_bad_input(case, model):
     run_case(case, model)
 
 
 def test_model_still_captions_after_every_bad_input(model):
     history = model.fit(X, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
-    assert captions(3)(model.generate(IMAGES))
+    assert strings(3)(model.generate(IMAGES))

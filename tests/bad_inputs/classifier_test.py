@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.bad_inputs.harness import corpus
 from tests.bad_inputs.harness import raises
 from tests.bad_inputs.harness import run_case
 from tests.bad_inputs.harness import works
@@ -169,23 +170,16 @@ def model():
     return model
 
 
-@pytest.mark.parametrize("case", PREDICT)
-def test_predict(case, model):
-    run_case(case, model)
-
-
-@pytest.mark.parametrize("case", FIT)
-def test_fit(case, model):
-    run_case(case, model)
-
-
-@pytest.mark.parametrize("case", EVALUATE)
-def test_evaluate(case, model):
-    run_case(case, model)
-
-
-@pytest.mark.parametrize("case", PREDICT_LABELS)
-def test_predict_labels(case, model):
+@pytest.mark.parametrize(
+    "case",
+    corpus(
+        predict=PREDICT,
+        fit=FIT,
+        evaluate=EVALUATE,
+        predict_labels=PREDICT_LABELS,
+    ),
+)
+def test_bad_input(case, model):
     run_case(case, model)
 
 

@@ -20,6 +20,7 @@ from keras_mm.data import resample
 from keras_mm.data import stream_frame
 from keras_mm.datasets import scenes
 from keras_mm.datasets import spoken
+from tests.bad_inputs.harness import corpus
 from tests.bad_inputs.harness import raises
 from tests.bad_inputs.harness import run_case
 from tests.bad_inputs.harness import warns
@@ -131,11 +132,6 @@ DATASETS = [
 # fmt: on
 
 
-@pytest.mark.parametrize("case", DATA)
-def test_data(case, files):
-    run_case(case, files)
-
-
-@pytest.mark.parametrize("case", DATASETS)
-def test_datasets(case, files):
+@pytest.mark.parametrize("case", corpus(data=DATA, datasets=DATASETS))
+def test_bad_input(case, files):
     run_case(case, files)

@@ -1,22 +1,23 @@
 """The bad-input corpus: one line per case.
 
-Each module under `tests/bad_inputs/` lists its cases and runs them with
-`run_case`:
+Each module under `tests/bad_inputs/` lists its cases per entry point
+and runs them all with one test:
 
-    CASES = [
+    PREDICT = [
         raises("nan pixels", lambda m: m.predict(nan_images), ValueError,
                "non-finite", "row 0"),
         works("one row", lambda m: m.predict(one_image),
               lambda out: out.shape == (1, 3)),
     ]
 
-    @pytest.mark.parametrize("case", CASES)
+    @pytest.mark.parametrize("case", corpus(predict=PREDICT, fit=FIT))
     def test_bad_input(case, model):
         run_case(case, model)
 
 `raises` cases must raise `error` with every word in the message (case
 folded) and never a TensorFlow, JAX or optree error in its place; `works`
-cases must return an output that `check` accepts; `exits` cases (commands:
+cases must return an output that `check` accepts; `warns` cases must work
+and warn; `exits` cases (commands:
 `lambda env: keras_mm.cli.main([...])`) must exit with status 2 and write
 one line naming `words` to stderr, without a traceback.
 """
@@ -25,6 +26,25 @@ import contextlib
 import io
 
 import pytest
+
+
+def corpus(**groups):
+    """The cases of each named group (an entry point: `fit=[...]`,
+    `predict=[...]`) as one list, each case named `"group: case"`."""
+    return [
+        pytest.param(*case.values, id=f"{group}: {case.id}")
+        for group, cases in groups.items()
+        for case in cases
+    ]
+
+
+def strings(rows):
+    """A `works` check: a list of `rows` str (captions, transcripts)."""
+    return lambda out: (
+        isinstance(out, list)
+        and len(out) == rows
+        and all(isinstance(item, str) for item in out)
+    )
 
 
 def raises(name, call, error, *words):

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 
+from tests.bad_inputs.harness import corpus
 from tests.bad_inputs.harness import raises
 from tests.bad_inputs.harness import run_case
+from tests.bad_inputs.harness import strings
 from tests.bad_inputs.harness import warns
 from tests.bad_inputs.harness import works
 from tests.export.saved_model_test import SAMPLE_RATE
@@ -22,14 +24,6 @@ def nan_at(row):
     audio = AUDIO.copy()
     audio[row, 10] = np.nan
     return audio
-
-
-def transcripts(rows):
-    return lambda out: (
-        isinstance(out, list)
-        and len(out) == rows
-        and all(isinstance(t, str) for t in out)
-    )
 
 
 def finite_loss(history):
@@ -75,14 +69,14 @@ TRANSCRIBE = [
     raises("num_beams 0", lambda m, f: m.transcribe(AUDIO, sampler="beam", num_beams=0), ValueError, "num_beams"),
     raises("batch size as a string", lambda m, f: m.transcribe(AUDIO, batch_size="4"), ValueError, "batch_size"),
     raises("sample rate 0", lambda m, f: m.transcribe(AUDIO, sample_rate=0), ValueError, "sample_rate"),
-    works("no clips", lambda m, f: m.transcribe(np.zeros((0, 100), "f4")), transcripts(0)),
-    works("silence", lambda m, f: m.transcribe(np.zeros((2, 4000), "f4")), transcripts(2)),
-    works("one sample", lambda m, f: m.transcribe([np.zeros(1, "f4")]), transcripts(1)),
-    works("clips of different lengths", lambda m, f: m.transcribe([AUDIO[0], AUDIO[1, :50]]), transcripts(2)),
-    works("full-scale square wave", lambda m, f: m.transcribe(np.sign(AUDIO)), transcripts(3)),
+    works("no clips", lambda m, f: m.transcribe(np.zeros((0, 100), "f4")), strings(0)),
+    works("silence", lambda m, f: m.transcribe(np.zeros((2, 4000), "f4")), strings(2)),
+    works("one sample", lambda m, f: m.transcribe([np.zeros(1, "f4")]), strings(1)),
+    works("clips of different lengths", lambda m, f: m.transcribe([AUDIO[0], AUDIO[1, :50]]), strings(2)),
+    works("full-scale square wave", lambda m, f: m.transcribe(np.sign(AUDIO)), strings(3)),
     warns("a clip longer than max_duration", lambda m, f: m.transcribe(np.zeros((1, 9000), "f4")), UserWarning, "longer than max_duration", "rows [0]"),
-    works("another sample rate", lambda m, f: m.transcribe(AUDIO, sample_rate=16000), transcripts(3)),
-    works("a good file", lambda m, f: m.transcribe([f["good"]]), transcripts(1)),
+    works("another sample rate", lambda m, f: m.transcribe(AUDIO, sample_rate=16000), strings(3)),
+    works("a good file", lambda m, f: m.transcribe([f["good"]]), strings(1)),
 ]
 
 FIT = [
@@ -113,21 +107,13 @@ def model():
     return model
 
 
-@pytest.mark.parametrize("case", TRANSCRIBE)
-def test_transcribe(case, model, files):
-    run_case(case, model, files)
-
-
-@pytest.mark.parametrize("case", FIT)
-def test_fit(case, model, files):
-    run_case(case, model, files)
-
-
-@pytest.mark.parametrize("case", EVALUATE)
-def test_evaluate(case, model, files):
+@pytest.mark.parametrize(
+    "case", corpus(transcribe=TRANSCRIBE, fit=FIT, evaluate=EVALUATE)
+)
+def test_bad_input(case, model, files):
     run_case(case, model, files)
 
 
 def test_model_still_trains_after_every_bad_input(model):
     assert finite_loss(model.fit(AUDIO, TEXT, epochs=1, verbose=0))
-    assert transcripts(3)(model.transcribe(AUDIO))
+    assert strings(3)(model.transcribe(AUDIO))

@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from unittest import mock
 
@@ -26,6 +25,7 @@ from keras_mm.export.saved_model import version_path
 from keras_mm.utils.files import write_atomically
 from tests.encoders.text_test import tiny_bert
 from tests.test_case import TestCase
+from tests.utils.files_test import watching_version
 
 TEXTS = ["a red circle", "a blue square", "two green crosses", ""]
 CAPTIONS = ["a red circle.", "two blue squares, on grass", "a cross"]
@@ -492,22 +492,9 @@ class StagingTest(TestCase):
             model, os.path.join(self.get_temp_dir(), "model", "1")
         )
         before = os.stat(path).st_ino
-        missing, checks, done = [], [0], threading.Event()
-
-        def watch():
-            while not done.is_set():
-                checks[0] += 1
-                if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-                    missing.append(checks[0])
-
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        try:
+        with watching_version(path) as seen:
             keras_mm.export.saved_model(model, path, overwrite=True)
-        finally:
-            done.set()
-            watcher.join()
         self.assertNotEqual(os.stat(path).st_ino, before)  # Replaced.
         self.assertEqual(os.listdir(os.path.dirname(path)), ["1"])
-        self.assertGreater(checks[0], 0)
-        self.assertEqual(missing, [])
+        self.assertGreater(seen["checks"], 0)
+        self.assertEqual(seen["missing"], [])

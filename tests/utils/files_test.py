@@ -1,6 +1,7 @@
 """Model files: clear errors for files that are not `.keras` archives, and
 staged writes that never leave a version missing or half-written."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -140,6 +141,33 @@ class StagingTest(TestCase):
         self.assertEqual(prefix.split("-")[-2], str(os.getpid()))
 
 
+@contextlib.contextmanager
+def watching_version(path):
+    """While the block runs, a thread checks, as often as threads switch,
+    that the version directory `path` holds a saved_model.pb. Yields a
+    dict whose `"missing"` lists the checks that failed and `"checks"`
+    counts them all."""
+    seen = {"missing": [], "checks": 0}
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen["checks"] += 1
+            if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+                seen["missing"].append(seen["checks"])
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # Switch threads as often as can be.
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
+        sys.setswitchinterval(interval)
+
+
 class OverwriteTest(TestCase):
     def overwrite_while_watching(self, root, times):
         """Overwrites version 1 `times` times while a thread checks that it
@@ -147,28 +175,12 @@ class OverwriteTest(TestCase):
         the number of checks."""
         path = os.path.join(root, "1")
         write_atomically(path, write_version("0"))
-        missing, checks, done = [], [0], threading.Event()
-
-        def watch():
-            while not done.is_set():
-                checks[0] += 1
-                if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-                    missing.append(checks[0])
-
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(1e-6)  # Switch threads as often as can be.
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        try:
+        with watching_version(path) as seen:
             for i in range(times):
                 write_atomically(path, write_version(str(i + 1)), True)
-        finally:
-            done.set()
-            watcher.join()
-            sys.setswitchinterval(interval)
         self.assertEqual(read_version(path), str(times))
         self.assertEqual(os.listdir(root), ["1"])
-        return missing, checks[0]
+        return seen["missing"], seen["checks"]
 
     @pytest.mark.skipif(
         not sys.platform.startswith("linux"), reason="renameat2 is Linux's"
