@@ -12,6 +12,12 @@ held-out voices. Training times included. Writes Markdown tables.
 
 Use `--num-sentences 60 --num-words 60 --epochs 1 --keyword-epochs 1` for
 a quick check, and `--tasks` to run some of `ctc,attention,keywords`.
+
+`--test-engine flite` also scores every model on speech of another
+synthesiser, flite, which training never heard: the test split of
+`spoken(..., engines=("espeak-ng", "flite"), held_out_engine="flite")`,
+whose train and validation splits are those of the espeak-ng dataset the
+models train on (same seed, same clips). Those rows end in ", flite".
 """
 
 import argparse
@@ -32,13 +38,31 @@ def schedule(args, num_examples, epochs, peak):
     )
 
 
-def sentences(args):
-    return keras_mm.datasets.spoken(
-        num_samples=args.num_sentences,
-        kind="sentences",
+def spoken(args, kind, num_samples):
+    """The espeak-ng dataset, and its test sets by name: `""` for its own
+    test split (held-out voices) and `"flite"` for flite's speech, with
+    `--test-engine flite`."""
+    data = keras_mm.datasets.spoken(
+        num_samples=num_samples,
+        kind=kind,
         seed=args.seed,
         cache_dir=args.cache_dir,
     )
+    tests = {"": data["test"]}
+    if args.test_engine != "espeak-ng":
+        tests[args.test_engine] = keras_mm.datasets.spoken(
+            num_samples=num_samples,
+            kind=kind,
+            seed=args.seed,
+            cache_dir=args.cache_dir,
+            engines=("espeak-ng", args.test_engine),
+            held_out_engine=args.test_engine,
+        )["test"]
+    return data, tests
+
+
+def sentences(args):
+    return spoken(args, "sentences", args.num_sentences)
 
 
 def score(name, texts, references, seconds):
@@ -50,9 +74,10 @@ def score(name, texts, references, seconds):
     )
 
 
-def fit_and_score(args, name, model, x, y, data, transcribe):
-    """Trains `model`, then scores `transcribe(audio, decoder)` on the test
-    clips for the greedy and the beam decoder."""
+def fit_and_score(args, name, model, x, y, tests, transcribe):
+    """Trains `model`, then scores `transcribe(audio, decoder)` on each of
+    the `tests` (test splits by name) for the greedy and the beam
+    decoder."""
     start = time.perf_counter()
     model.fit(
         x,
@@ -62,14 +87,14 @@ def fit_and_score(args, name, model, x, y, data, transcribe):
         verbose=args.verbose,
     )
     seconds = time.perf_counter() - start
-    test = data["test"]
     return [
         score(
-            f"{name}, {decoder}",
+            f"{name}, {decoder}" + (f", {engine}" if engine else ""),
             transcribe(test["audio"], decoder),
             test["transcripts"],
             seconds,
         )
+        for engine, test in tests.items()
         for decoder in ("greedy", "beam")
     ]
 
@@ -81,7 +106,7 @@ def normalize_features(args, default):
     return args.normalize_features
 
 
-def ctc(args, data):
+def ctc(args, data, tests):
     """CTC over characters: `build_speech_recognizer`."""
     train = data["train"]
     keras.utils.set_random_seed(args.seed)
@@ -100,12 +125,12 @@ def ctc(args, data):
         asr,
         train["audio"],
         train["transcripts"],
-        data,
+        tests,
         lambda audio, decoder: asr.transcribe(audio, sampler=decoder),
     )
 
 
-def attention(args, data):
+def attention(args, data, tests):
     """Attention over words: `build_captioner` with an audio encoder."""
     train = data["train"]
     keras.utils.set_random_seed(args.seed)
@@ -131,19 +156,15 @@ def attention(args, data):
         model,
         {"audio": train["audio"], "text": train["transcripts"]},
         None,
-        data,
+        tests,
         lambda audio, decoder: model.generate(audio, **options[decoder]),
     )
 
 
 def keywords(args):
-    data = keras_mm.datasets.spoken(
-        num_samples=args.num_words,
-        kind="words",
-        seed=args.seed,
-        cache_dir=args.cache_dir,
-    )
-    train, test = data["train"], data["test"]
+    """Keyword accuracy on each of the test sets, and the training time."""
+    data, tests = spoken(args, "words", args.num_words)
+    train = data["train"]
     keras.utils.set_random_seed(args.seed)
     model = keras_mm.build_classifier(
         {
@@ -169,10 +190,16 @@ def keywords(args):
         verbose=args.verbose,
     )
     seconds = time.perf_counter() - start
-    scores = model.evaluate(
-        {"audio": test["audio"]}, test["labels"], return_dict=True, verbose=0
-    )
-    return scores["sparse_categorical_accuracy"], seconds
+    accuracies = {}
+    for engine, test in tests.items():
+        scores = model.evaluate(
+            {"audio": test["audio"]},
+            test["labels"],
+            return_dict=True,
+            verbose=0,
+        )
+        accuracies[engine] = scores["sparse_categorical_accuracy"]
+    return accuracies, seconds
 
 
 def main(argv=None):
@@ -199,6 +226,13 @@ def main(argv=None):
         default="ctc,attention,keywords",
         help="comma-separated: ctc, attention, keywords",
     )
+    parser.add_argument(
+        "--test-engine",
+        default="espeak-ng",
+        choices=("espeak-ng", "flite"),
+        help="flite: also score on flite's speech, a synthesiser unheard in "
+        "training (needs the flite program)",
+    )
     parser.add_argument("--verbose", type=int, default=2)
     parser.add_argument(
         "--cache-dir", default=None, help="where the spoken datasets are cached"
@@ -211,17 +245,20 @@ def main(argv=None):
             f"unknown --tasks {sorted(unknown)}; allowed: ctc, attention, "
             "keywords"
         )
+    unheard = "voices"
+    if args.test_engine != "espeak-ng":
+        unheard += f" (and {args.test_engine}'s speech)"
     lines = [
-        f"backend {keras.config.backend()}, seed {args.seed}; test voices "
+        f"backend {keras.config.backend()}, seed {args.seed}; test {unheard} "
         "unseen in training"
     ]
     rows, accuracy = [], None
     if tasks & {"ctc", "attention"}:
-        data = sentences(args)
+        data, tests = sentences(args)
         if "ctc" in tasks:
-            rows += ctc(args, data)
+            rows += ctc(args, data, tests)
         if "attention" in tasks:
-            rows += attention(args, data)
+            rows += attention(args, data, tests)
         lines += [
             "",
             f"{args.num_sentences} sentences, {args.epochs} epochs",
@@ -234,16 +271,19 @@ def main(argv=None):
                 f"| {name} | {cer:.3f} | {wer:.3f} | {seconds:.0f} s |"
             )
     if "keywords" in tasks:
-        accuracy, seconds = keywords(args)
+        accuracies, seconds = keywords(args)
+        accuracy = accuracies[""]
         lines += [
             "",
             f"{args.num_words} words, {args.keyword_epochs} epochs",
             "",
             "| keywords | accuracy | training time |",
             "|---|---|---|",
-            f"| {len(keras_mm.datasets.spoken.WORDS)} words | {accuracy:.3f} "
-            f"| {seconds:.0f} s |",
         ]
+        for engine, value in accuracies.items():
+            name = f"{len(keras_mm.datasets.spoken.WORDS)} words"
+            name += f", {engine}" if engine else ""
+            lines.append(f"| {name} | {value:.3f} | {seconds:.0f} s |")
     print("\n".join(lines))
     return rows, accuracy
 

@@ -1,5 +1,6 @@
 """Speech from text with the espeak-ng program: rendering plans (text,
-voice, speed, pitch, silences, noise) into waveforms, in parallel."""
+voice, speed, pitch, silences, noise) into waveforms, in parallel, with
+espeak-ng or, for plans whose `"engine"` is `"flite"`, with flite."""
 
 import concurrent.futures
 import functools
@@ -14,6 +15,7 @@ import keras
 import numpy as np
 
 from keras_mm.data.audio_io import resample
+from keras_mm.datasets import flite
 
 _PROGRESS_BAR_MIN_SAMPLES = 200
 
@@ -38,8 +40,11 @@ def render(plan):
     sample_rate = plan["sample_rate"]
     speed, silences = plan["speed"], plan["silences"]
     limit = plan.get("max_seconds")
+    speaker = synthesise
+    if plan.get("engine", "espeak-ng") == "flite":
+        speaker = flite.synthesise
     for _ in range(4):
-        speech, rate = synthesise(
+        speech, rate = speaker(
             plan["text"], plan["voice"], speed, plan["pitch"], plan["gap"]
         )
         seconds = len(speech) / rate

@@ -1,4 +1,5 @@
-"""Spoken words and sentences synthesised with espeak-ng, split by voice."""
+"""Spoken words and sentences synthesised with espeak-ng (and flite),
+split by voice or by synthesiser."""
 
 import hashlib
 import os
@@ -10,6 +11,8 @@ from keras_mm.datasets.cache import cached
 from keras_mm.datasets.cache import check_cache_dir
 from keras_mm.datasets.espeak import check_espeak
 from keras_mm.datasets.espeak import synthesise_all
+from keras_mm.datasets.flite import VOICE_F0
+from keras_mm.datasets.flite import check_flite
 from keras_mm.datasets.scenes import COLOURS
 from keras_mm.datasets.scenes import SHAPES
 from keras_mm.utils.validation import check_integers
@@ -39,6 +42,16 @@ VOICES = {
     split: tuple(f"{a}+{v}" for v in VARIANTS[split] for a in ACCENTS)
     for split in SPLITS
 }
+# The synthesisers (the programs that speak) and the voices of each split.
+ENGINES = ("espeak-ng", "flite")
+# flite's built-in voices: Scottish male (awb), American male (kal at 8 and
+# at 16 kHz, one speaker; rms) and American female (slt).
+FLITE_VOICES = {
+    "train": ("awb", "kal", "kal16"),
+    "validation": ("rms",),
+    "test": ("slt",),
+}
+ENGINE_VOICES = {"espeak-ng": VOICES, "flite": FLITE_VOICES}
 MIN_NUM_SAMPLES = 30
 MIN_SAMPLE_RATE = 8000
 SNR_RANGE_DB = (0, 60)
@@ -109,17 +122,20 @@ def spoken(
     seed=0,
     noise_snr_db=20,
     cache_dir=None,
+    engines=("espeak-ng",),
+    held_out_engine=None,
 ):
     """Generates the built-in spoken dataset, locally and from a seed.
 
-    Utterances are synthesised with the `espeak-ng` program (install it
-    with `apt-get install espeak-ng`), in one of many voices: an accent
-    from `ACCENTS` (British, American, Scottish, Received Pronunciation,
-    Lancaster, West Midlands, Caribbean, New York) combined with a voice
-    variant (male, female, Klatt-synthesiser and named timbres). Each
-    utterance draws its speed (130-190 words per minute), pitch (30-70 of
-    99) and gap between words (0-50 ms), gets 0.05-0.35 s of silence before
-    and after, a peak amplitude between 0.3 and 0.9 and, unless
+    By default, utterances are synthesised with the `espeak-ng` program
+    (install it with `apt-get install espeak-ng`), in one of many voices:
+    an accent from `ACCENTS` (British, American, Scottish, Received
+    Pronunciation, Lancaster, West Midlands, Caribbean, New York) combined
+    with a voice variant (male, female, Klatt-synthesiser and named
+    timbres); `engines` adds flite (below). Each utterance draws its speed
+    (130-190 words per minute), pitch (30-70 of 99) and gap between words
+    (0-50 ms), gets 0.05-0.35 s of silence before and after, a peak
+    amplitude between 0.3 and 0.9 and, unless
     `noise_snr_db` is `None`, white noise at a signal-to-noise ratio drawn
     uniformly within `SNR_SPREAD_DB = 5` dB of `noise_snr_db` (the signal
     power is measured on the speech, before the silences are added). No
@@ -144,24 +160,55 @@ def spoken(
     `VOICES["test"]` are never heard in training, and scores measure
     generalisation to unseen speakers.
 
+    Engines: `engines` names the synthesisers of `ENGINES` that speak,
+    `"espeak-ng"` (the default, alone) and `"flite"` (install it with
+    `apt-get install flite`). flite speaks in its built-in voices,
+    `FLITE_VOICES`, also disjoint between the splits: `"awb"`, `"kal"` and
+    `"kal16"` in training, `"rms"` in validation, `"slt"` in test. Both
+    engines draw the same speed, pitch, silences, peak and noise, and
+    resample to `sample_rate`, so that clips differ only in the
+    synthesiser: flite's pace is stretched by `175 / speed`, its mean F0
+    (where the voice allows it: all but `"rms"`) scaled by
+    `2 ** ((pitch - 50) / 80)`, and its leading pause is cut; it has no
+    gap between words to set. With several engines, each split uses them
+    equally often (and each engine's voices equally often), in random
+    order.
+
+    Held-out engine: with `held_out_engine`, one of at least two
+    `engines`, train and validation are spoken only by the other engines,
+    in their voices of those splits, and test only by the held-out engine,
+    in all its voices (of every split: the whole engine is unheard in
+    training). Scores on test then measure generalisation to an unseen
+    synthesiser. For example `engines=("espeak-ng", "flite"),
+    held_out_engine="flite"` trains on espeak-ng's training voices and
+    tests on flite's five voices. With one other engine, train and
+    validation are the very clips that engine alone gives (the same
+    arguments without `held_out_engine`, `engines` that engine): only the
+    test split differs.
+
     `num_samples` is the total across the splits: 70% train, 10%
     validation and the rest test. The same arguments give identical arrays
-    and strings (with the same espeak-ng version). Synthesis runs one
-    espeak-ng process per CPU core, with a progress bar from 200
-    utterances on; 2000 utterances take about a minute on two cores. The
+    and strings (with the same espeak-ng and flite versions). Synthesis
+    runs one espeak-ng (or flite) process per CPU core, with a progress
+    bar from 200 utterances on; 2000 utterances take about a minute on two
+    cores (flite is faster). The
     result is cached in an `.npz` file named after the arguments, in
     `cache_dir`, else `$KERAS_MM_CACHE/spoken`, else
     `~/.cache/keras_mm/spoken`, and later calls load it (without
     espeak-ng). The file is written atomically (a temporary file, then a
-    rename); it is not refreshed when espeak-ng changes, so delete it to
-    synthesise again.
+    rename); it is not refreshed when espeak-ng or flite changes, so
+    delete it to synthesise again. Its name starts with `kind`, then,
+    unless `engines` is espeak-ng alone, the engines and any held-out
+    engine (such as `"words-espeak-ng+flite-heldout-flite-n2000-..."`), so
+    files made before `engines` existed stay valid.
 
     Args:
         num_samples: int. Number of utterances over all splits, at least
             30. Defaults to `2000`.
         kind: str. `"words"` or `"sentences"`. Defaults to `"words"`.
         sample_rate: int. Samples per second of the audio, at least 8000
-            (espeak-ng speaks at 22050 Hz; the audio is resampled).
+            (espeak-ng speaks at 22050 Hz, flite at 8000 or 16000 Hz; the
+            audio is resampled).
             Defaults to `16000`.
         seed: int. Non-negative seed of the generator. Defaults to `0`.
         noise_snr_db: float or `None`. Centre of the signal-to-noise
@@ -169,6 +216,12 @@ def spoken(
             Defaults to `20`.
         cache_dir: str, path-like or `None`. Directory of the cache files.
             Defaults to `None` (the directories above).
+        engines: list or tuple of distinct str of `ENGINES`. The
+            synthesisers; their order does not matter. Defaults to
+            `("espeak-ng",)`.
+        held_out_engine: str or `None`. One of `engines` (at least two)
+            that speaks the whole test split and nothing else; `None` gives
+            every split every engine. Defaults to `None`.
 
     Returns:
         A dict with keys `"train"`, `"validation"` and `"test"`, each a dict
@@ -178,14 +231,16 @@ def spoken(
         - `"transcripts"`: list of `n` str, the spoken words.
         - `"labels"`: int32 array of shape `(n,)`, indices into `WORDS`
           (`kind="words"`) or `INTENTS` (`kind="sentences"`).
-        - `"voices"`: list of `n` str, the espeak-ng voices
-          (`"accent+variant"`).
+        - `"voices"`: list of `n` str, the voices: espeak-ng's
+          (`"accent+variant"`) or flite's (such as `"slt"`).
+        - `"engines"`: list of `n` str, the engine of each utterance.
         - `"sample_rate"`: int, `sample_rate`.
 
     Raises:
-        ValueError: if an argument is not of an allowed type or value.
-        RuntimeError: if espeak-ng is not installed, lacks one of the
-            voices, or fails.
+        ValueError: if an argument is not of an allowed type or value, or
+            an engine is unknown.
+        RuntimeError: if the program of one of `engines` is not
+            installed, lacks one of the voices, or fails.
 
     Examples:
     >>> import tempfile
@@ -208,14 +263,31 @@ def spoken(
         )
     seed, snr = check_synthesis(sample_rate, seed, noise_snr_db)
     check_cache_dir(cache_dir)
-    path = cache_path(cache_dir, kind, num_samples, sample_rate, seed, snr)
+    engines = check_engines(engines, held_out_engine)
+    default = engines == ("espeak-ng",)
+    prefix = kind
+    if not default:
+        prefix += "-" + "+".join(engines)
+    if held_out_engine is not None:
+        prefix += f"-heldout-{held_out_engine}"
+    design = repr((FLITE_VOICES, VOICE_F0)) if "flite" in engines else ""
+    path = cache_path(
+        cache_dir, prefix, num_samples, sample_rate, seed, snr, design=design
+    )
 
     def build():
-        _check_espeak()
+        check_programs(engines, "`spoken`")
         sizes = split_sizes(num_samples)
         rng = np.random.default_rng(seed)
         plans = {
-            split: _plan_split(split, sizes[split], kind, sample_rate, snr, rng)
+            split: _plan_split(
+                _pools(split, engines, held_out_engine),
+                sizes[split],
+                kind,
+                sample_rate,
+                snr,
+                rng,
+            )
             for split in SPLITS
         }
         everything = [plan for split in SPLITS for plan in plans[split]]
@@ -226,12 +298,18 @@ def spoken(
                 "transcripts": [plan["text"] for plan in plans[split]],
                 "labels": np.array([p["label"] for p in plans[split]], "int32"),
                 "voices": [plan["voice"] for plan in plans[split]],
+                "engines": [plan["engine"] for plan in plans[split]],
                 "sample_rate": sample_rate,
             }
             for split in SPLITS
         }
 
-    return cached(path, KEYS, sample_rate, build)
+    # Files of espeak-ng alone, older than the engines, hold no "engines".
+    keys = KEYS if default else KEYS + ("engines",)
+    data = cached(path, keys, sample_rate, build)
+    for split in data.values():
+        split.setdefault("engines", ["espeak-ng"] * len(split["labels"]))
+    return data
 
 
 # Expose the constants on the function too, so that users of
@@ -245,20 +323,31 @@ spoken.ALPHABET = ALPHABET
 spoken.ACCENTS = ACCENTS
 spoken.VARIANTS = VARIANTS
 spoken.VOICES = VOICES
+spoken.ENGINES = ENGINES
+spoken.FLITE_VOICES = FLITE_VOICES
+spoken.ENGINE_VOICES = ENGINE_VOICES
 spoken.SNR_SPREAD_DB = SNR_SPREAD_DB
 spoken.MAX_SECONDS = MAX_SECONDS
 
 
-def speak(texts, split="train", sample_rate=16000, seed=0, noise_snr_db=20):
+def speak(
+    texts,
+    split="train",
+    sample_rate=16000,
+    seed=0,
+    noise_snr_db=20,
+    engine="espeak-ng",
+):
     """Speaks any texts in the voices of one split of `spoken`.
 
     Each text is spoken as by `spoken`: in a voice of `VOICES[split]`
-    (spread evenly over the texts, in random order), at a random speed,
-    pitch and gap between words, with random silences before and after, a
-    random peak amplitude and, unless `noise_snr_db` is `None`, white noise.
+    (`FLITE_VOICES[split]` with `engine="flite"`), spread evenly over the
+    texts, in random order, at a random speed, pitch and gap between
+    words, with random silences before and after, a random peak amplitude
+    and, unless `noise_snr_db` is `None`, white noise.
     Datasets built on `speak` with each split's voices keep the speakers of
     validation and test unheard in training. The same arguments give the
-    same waveforms and voices (with the same espeak-ng version). Nothing is
+    same waveforms and voices (with the same program version). Nothing is
     cached.
 
     Args:
@@ -272,16 +361,19 @@ def speak(texts, split="train", sample_rate=16000, seed=0, noise_snr_db=20):
         noise_snr_db: float or `None`. Centre of the signal-to-noise ratio
             in decibels, in `[0, 60]`; `None` adds no noise. Defaults to
             `20`.
+        engine: str. The synthesiser, `"espeak-ng"` (voices of
+            `VOICES[split]`) or `"flite"` (voices of
+            `FLITE_VOICES[split]`). Defaults to `"espeak-ng"`.
 
     Returns:
         A tuple `(audio, voices)`: a list of float32 arrays of shape
         `(samples,)` with values in `[-1, 1]`, one per text, and a list of
-        the espeak-ng voices (`"accent+variant"`) that spoke them.
+        the voices that spoke them (espeak-ng's are `"accent+variant"`).
 
     Raises:
         ValueError: if an argument is not of an allowed type or value.
-        RuntimeError: if espeak-ng is not installed, lacks one of the
-            voices, or fails.
+        RuntimeError: if the engine's program is not installed, lacks one
+            of the voices, or fails.
 
     Examples:
     >>> from keras_mm.datasets.spoken import VOICES
@@ -303,14 +395,19 @@ def speak(texts, split="train", sample_rate=16000, seed=0, noise_snr_db=20):
             f"`split` must be one of {SPLITS}. Received: split={split!r}"
         )
     seed, snr = check_synthesis(sample_rate, seed, noise_snr_db)
-    _check_espeak()
+    if engine not in ENGINES:
+        raise ValueError(
+            f"`engine` must be one of {ENGINES}. Received: engine={engine!r}"
+        )
+    check_programs((engine,), "`speak`")
     rng = np.random.default_rng(seed)
-    voices = _draw_voices(split, len(texts), rng)
+    pools = {engine: ENGINE_VOICES[engine][split]}
+    drawn = _draw_voices(pools, len(texts), rng)
     plans = [
-        _plan(text, voice, sample_rate, snr, rng)
-        for text, voice in zip(texts, voices)
+        _plan(text, voice, sample_rate, snr, rng, engine)
+        for text, (engine, voice) in zip(texts, drawn)
     ]
-    return synthesise_all(plans), voices
+    return synthesise_all(plans), [voice for _, voice in drawn]
 
 
 def choice(rng, options):
@@ -344,23 +441,53 @@ def split_sizes(num_samples):
     }
 
 
-def _draw_voices(split, n, rng):
-    """`n` voices of `split`, each used equally often, in random order."""
-    voices = rng.permutation(np.arange(n) % len(VOICES[split]))
-    return [VOICES[split][voice] for voice in voices.tolist()]
+def _pools(split, engines, held_out_engine):
+    """The voices of `split`, by engine: each engine's voices of `split`;
+    with `held_out_engine`, the test split has all of that engine's voices
+    and the other splits only the other engines'."""
+    if held_out_engine is None:
+        return {engine: ENGINE_VOICES[engine][split] for engine in engines}
+    if split == "test":
+        voices = ENGINE_VOICES[held_out_engine]
+        return {held_out_engine: sum((voices[s] for s in SPLITS), ())}
+    return {
+        engine: ENGINE_VOICES[engine][split]
+        for engine in engines
+        if engine != held_out_engine
+    }
 
 
-def _plan_split(split, n, kind, sample_rate, snr, rng):
+def _draw_voices(pools, n, rng):
+    """`n` (engine, voice) pairs from `pools` (voices by engine): each
+    engine used equally often, each of its voices equally often within it,
+    in random order."""
+    if len(pools) == 1:
+        ((engine, voices),) = pools.items()
+        order = rng.permutation(np.arange(n) % len(voices))
+        return [(engine, voices[i]) for i in order.tolist()]
+    names = list(pools)
+    which = rng.permutation(np.arange(n) % len(names))
+    drawn = [None] * n
+    for index, engine in enumerate(names):
+        places = np.flatnonzero(which == index)
+        voices = pools[engine]
+        order = rng.permutation(np.arange(len(places)) % len(voices))
+        for place, i in zip(places.tolist(), order.tolist()):
+            drawn[place] = (engine, voices[i])
+    return drawn
+
+
+def _plan_split(pools, n, kind, sample_rate, snr, rng):
     """Draws the text, voice and rendering parameters of `n` utterances."""
     classes = WORDS if kind == "words" else INTENTS
     labels = rng.permutation(np.arange(n) % len(classes))
-    voices = _draw_voices(split, n, rng)
+    voices = _draw_voices(pools, n, rng)
     plans = []
-    for label, voice in zip(labels.tolist(), voices):
+    for label, (engine, voice) in zip(labels.tolist(), voices):
         text = (
             WORDS[label] if kind == "words" else _sentence(INTENTS[label], rng)
         )
-        plan = _plan(text, voice, sample_rate, snr, rng)
+        plan = _plan(text, voice, sample_rate, snr, rng, engine)
         # The speech itself must leave room for the shortest silences.
         room = MAX_SECONDS - 2 * _SILENCE_SECONDS[0]
         plans.append(
@@ -369,11 +496,12 @@ def _plan_split(split, n, kind, sample_rate, snr, rng):
     return plans
 
 
-def _plan(text, voice, sample_rate, snr, rng):
+def _plan(text, voice, sample_rate, snr, rng, engine="espeak-ng"):
     """Draws the rendering parameters of one utterance."""
     offset = rng.uniform(-SNR_SPREAD_DB, SNR_SPREAD_DB)
     return {
         "text": text,
+        "engine": engine,
         "voice": voice,
         "speed": int(rng.integers(_SPEED[0], _SPEED[1] + 1)),
         "pitch": int(rng.integers(_PITCH[0], _PITCH[1] + 1)),
@@ -405,10 +533,45 @@ def check_synthesis(sample_rate, seed, noise_snr_db):
     return seed, None if noise_snr_db is None else float(noise_snr_db)
 
 
-def _check_espeak():
-    check_espeak(
-        ACCENTS, [v for split in SPLITS for v in VARIANTS[split]], "`spoken`"
-    )
+def check_engines(engines, held_out_engine):
+    """Checks `engines` and `held_out_engine`; returns the engines as a
+    tuple in the order of `ENGINES`."""
+    if (
+        not isinstance(engines, (list, tuple))
+        or not engines
+        or not all(isinstance(e, str) for e in engines)
+        or len(set(engines)) != len(engines)
+    ):
+        raise ValueError(
+            "`engines` must be a non-empty list or tuple of distinct names "
+            f"of {ENGINES}. Received: engines={engines!r}"
+        )
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        raise ValueError(
+            f"Unknown engines {unknown}: `engines` may hold {ENGINES}. "
+            f"Received: engines={engines!r}"
+        )
+    if held_out_engine is not None and (
+        held_out_engine not in engines or len(engines) < 2
+    ):
+        raise ValueError(
+            "`held_out_engine` must be None or one of at least two "
+            f"`engines` ({tuple(engines)}). "
+            f"Received: held_out_engine={held_out_engine!r}"
+        )
+    return tuple(e for e in ENGINES if e in engines)
+
+
+def check_programs(engines, user):
+    """Checks that the programs of `engines` are installed, with the
+    voices `spoken` uses."""
+    if "espeak-ng" in engines:
+        check_espeak(
+            ACCENTS, [v for split in SPLITS for v in VARIANTS[split]], user
+        )
+    if "flite" in engines:
+        check_flite([v for s in SPLITS for v in FLITE_VOICES[s]], user)
 
 
 def cache_path(

@@ -4,6 +4,7 @@ import importlib
 import itertools
 import os
 import shutil
+import subprocess
 import tempfile
 from unittest import mock
 
@@ -13,10 +14,13 @@ import pytest
 from keras_mm.datasets import scenes
 from keras_mm.datasets.spoken import ACCENTS
 from keras_mm.datasets.spoken import ALPHABET
+from keras_mm.datasets.spoken import FLITE_VOICES
 from keras_mm.datasets.spoken import INTENTS
+from keras_mm.datasets.spoken import MAX_SECONDS
 from keras_mm.datasets.spoken import VARIANTS
 from keras_mm.datasets.spoken import VOICES
 from keras_mm.datasets.spoken import WORDS
+from keras_mm.datasets.spoken import speak
 from keras_mm.datasets.spoken import spoken
 from tests.test_case import TestCase
 
@@ -274,3 +278,230 @@ class SpokenDurationTest(TestCase):
         fitted = espeak_module.render(dict(plan, max_seconds=2.0))
         self.assertLessEqual(len(fitted), 2.0 * 8000)
         self.assertGreater(len(fitted), 1.0 * 8000)
+
+
+flite_module = importlib.import_module("keras_mm.datasets.flite")
+needs_flite = pytest.mark.skipif(
+    shutil.which("flite") is None, reason="needs the flite program"
+)
+BOTH = ("espeak-ng", "flite")
+
+
+@functools.cache
+def held_out_flite():
+    return spoken(
+        num_samples=40,
+        kind="sentences",
+        engines=BOTH,
+        held_out_engine="flite",
+        cache_dir=os.path.join(_CACHE, "held_out_flite"),
+    )
+
+
+@needs_flite
+class SpokenEnginesTest(TestCase):
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(_CACHE, ignore_errors=True)
+        super().tearDownClass()
+
+    def test_flite_structure(self):
+        data = spoken(
+            num_samples=30, engines=("flite",), cache_dir=self.get_temp_dir()
+        )
+        sizes = {name: len(s["labels"]) for name, s in data.items()}
+        self.assertEqual(sizes, {"train": 21, "validation": 3, "test": 6})
+        for name, split in data.items():
+            self.assertEqual(split["labels"].dtype, np.int32)
+            self.assertEqual(split["sample_rate"], 16000)
+            self.assertEqual(split["engines"], ["flite"] * sizes[name])
+            self.assertTrue(set(split["voices"]) <= set(FLITE_VOICES[name]))
+            self.assertLen(split["audio"], sizes[name])
+            for audio, word in zip(split["audio"], split["transcripts"]):
+                self.assertEqual(audio.dtype, np.float32)
+                self.assertEqual(audio.ndim, 1)
+                self.assertBetween(audio.shape[0] / 16000, 0.3, MAX_SECONDS)
+                self.assertLessEqual(np.abs(audio).max(), 1.0)
+                self.assertGreater(np.abs(audio).max(), 0.2)
+                self.assertIn(word, WORDS)
+        # Every training voice speaks: 21 clips over three voices.
+        self.assertLen(set(data["train"]["voices"]), 3)
+        lengths = {len(a) for a in data["train"]["audio"]}
+        self.assertGreater(len(lengths), 10)
+
+    def test_held_out_engine_is_held_out(self):
+        data = held_out_flite()
+        for name in ("train", "validation"):
+            split = data[name]
+            self.assertEqual(set(split["engines"]), {"espeak-ng"})
+            self.assertTrue(set(split["voices"]) <= set(VOICES[name]))
+        test = data["test"]
+        self.assertEqual(set(test["engines"]), {"flite"})
+        # All of flite's voices, of every split, speak the test split.
+        everyone = {v for voices in FLITE_VOICES.values() for v in voices}
+        self.assertEqual(set(test["voices"]), everyone)
+        self.assertLen(test["labels"], 8)
+        heard = set(data["train"]["voices"] + data["validation"]["voices"])
+        self.assertFalse(heard & everyone)
+        lengths = [len(a) for split in data.values() for a in split["audio"]]
+        self.assertLessEqual(max(lengths), MAX_SECONDS * 16000)
+
+    def test_held_out_engine_keeps_the_other_splits(self):
+        # With one other engine, train and validation are the very clips
+        # of that engine alone, from the same seed.
+        alone = spoken(
+            num_samples=40, kind="sentences", cache_dir=self.get_temp_dir()
+        )
+        data = held_out_flite()
+        for name in ("train", "validation"):
+            self.assertEqual(data[name]["voices"], alone[name]["voices"])
+            for a, b in zip(data[name]["audio"], alone[name]["audio"]):
+                np.testing.assert_array_equal(a, b)
+
+    def test_held_out_espeak(self):
+        data = spoken(
+            num_samples=30,
+            engines=BOTH,
+            held_out_engine="espeak-ng",
+            cache_dir=self.get_temp_dir(),
+        )
+        self.assertEqual(set(data["train"]["engines"]), {"flite"})
+        self.assertTrue(
+            set(data["train"]["voices"]) <= set(FLITE_VOICES["train"])
+        )
+        self.assertEqual(set(data["test"]["engines"]), {"espeak-ng"})
+        everyone = {v for voices in VOICES.values() for v in voices}
+        self.assertTrue(set(data["test"]["voices"]) <= everyone)
+
+    def test_both_engines_in_every_split(self):
+        data = spoken(
+            num_samples=40, engines=BOTH, cache_dir=self.get_temp_dir()
+        )
+        for name, split in data.items():
+            counts = [split["engines"].count(e) for e in BOTH]
+            self.assertLessEqual(abs(counts[0] - counts[1]), 1, msg=name)
+            for engine, voice in zip(split["engines"], split["voices"]):
+                pool = VOICES if engine == "espeak-ng" else FLITE_VOICES
+                self.assertIn(voice, pool[name])
+
+    def test_deterministic(self):
+        first = held_out_flite()
+        directory = self.get_temp_dir()
+        # The order of `engines` does not matter.
+        again = spoken(
+            num_samples=40,
+            kind="sentences",
+            engines=("flite", "espeak-ng"),
+            held_out_engine="flite",
+            cache_dir=directory,
+        )
+        assert_same(self, first, again)
+        (name,) = os.listdir(directory)
+        self.assertTrue(
+            name.startswith("sentences-espeak-ng+flite-heldout-flite-n40-")
+        )
+        other = spoken(
+            num_samples=40,
+            kind="sentences",
+            seed=1,
+            engines=BOTH,
+            held_out_engine="flite",
+            cache_dir=directory,
+        )
+        self.assertNotEqual(first["test"]["voices"], other["test"]["voices"])
+        self.assertFalse(
+            np.array_equal(first["test"]["audio"][0], other["test"]["audio"][0])
+        )
+        # Without held-out engine, another file and other splits.
+        both = spoken(
+            num_samples=40, kind="sentences", engines=BOTH, cache_dir=directory
+        )
+        self.assertIn("flite", both["train"]["engines"])
+        self.assertLen(os.listdir(directory), 3)
+
+    def test_default_cache_stays_valid(self):
+        directory = self.get_temp_dir()
+        first = spoken(num_samples=30, cache_dir=directory)
+        (name,) = os.listdir(directory)
+        self.assertTrue(name.startswith("words-n30-16000hz-seed0-snr20-"))
+        self.assertEqual(first["test"]["engines"], ["espeak-ng"] * 6)
+        # A file written before `engines` existed holds no "engines".
+        path = os.path.join(directory, name)
+        with np.load(path) as arrays:
+            old = {k: arrays[k] for k in arrays.files if "engines" not in k}
+        np.savez(path, **old)
+        with mock.patch.object(
+            espeak_module, "synthesise", side_effect=AssertionError
+        ):
+            assert_same(
+                self, first, spoken(num_samples=30, cache_dir=directory)
+            )
+
+    def test_flite_speed_and_pitch(self):
+        text = "move the blue square left"
+        slow = flite_module.synthesise(text, "slt", speed=130)[0]
+        fast = flite_module.synthesise(text, "slt", speed=190)[0]
+        self.assertGreater(len(slow), 1.3 * len(fast))
+        low = flite_module.synthesise(text, "slt", pitch=30)[0]
+        high = flite_module.synthesise(text, "slt", pitch=70)[0]
+        self.assertEqual(low.shape, high.shape)  # Same timing,
+        self.assertFalse(np.array_equal(low, high))  # another pitch.
+        # flite's leading pause is cut: it starts speaking at once.
+        speech, rate = flite_module.synthesise(text, "kal")
+        self.assertEqual(rate, 8000)
+        self.assertGreater(np.abs(speech[:1]).max(), 1e-3)
+
+    def test_speak_with_flite(self):
+        audio, voices = speak(
+            ["a red circle", "hello"], split="test", engine="flite"
+        )
+        self.assertEqual(voices, ["slt", "slt"])
+        self.assertEqual(audio[0].dtype, np.float32)
+        with self.assertRaisesRegex(ValueError, "engine='festival'"):
+            speak(["hello"], engine="festival")
+
+    def test_missing_flite(self):
+        with mock.patch.object(flite_module.shutil, "which", return_value=None):
+            with self.assertRaisesRegex(RuntimeError, "apt-get install flite"):
+                spoken(
+                    num_samples=30,
+                    engines=("flite",),
+                    cache_dir=self.get_temp_dir(),
+                )
+
+    def test_flite_failure(self):
+        failed = subprocess.CompletedProcess([], 1, b"", b"out of memory")
+        with mock.patch.object(
+            flite_module.subprocess, "run", return_value=failed
+        ):
+            with self.assertRaisesRegex(
+                RuntimeError, "flite failed to speak 'hello'.*out of memory"
+            ):
+                flite_module.synthesise("hello", "slt")
+
+    def test_missing_flite_voice(self):
+        with mock.patch.object(
+            flite_module, "flite_voices", return_value={"kal", "awb"}
+        ):
+            with self.assertRaisesRegex(
+                RuntimeError, r"lacks the voices \['kal16', 'rms', 'slt'\]"
+            ):
+                spoken(
+                    num_samples=30,
+                    engines=BOTH,
+                    held_out_engine="flite",
+                    cache_dir=self.get_temp_dir(),
+                )
+
+    def test_bad_engines(self):
+        for kwargs, message in (
+            ({"engines": ("festival",)}, r"Unknown engines \['festival'\]"),
+            ({"engines": ()}, r"Received: engines=\(\)"),
+            ({"engines": "flite"}, "Received: engines='flite'"),
+            ({"engines": ("flite", "flite")}, "distinct"),
+            ({"engines": BOTH, "held_out_engine": "kal"}, "kal"),
+            ({"engines": ("flite",), "held_out_engine": "flite"}, "two"),
+            ({"held_out_engine": "espeak-ng"}, "held_out_engine='espeak-ng'"),
+        ):
+            with self.assertRaisesRegex(ValueError, message, msg=kwargs):
+                spoken(num_samples=30, cache_dir=self.get_temp_dir(), **kwargs)
