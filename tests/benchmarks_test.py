@@ -4,6 +4,7 @@ BENCHMARKS.md, not in tests)."""
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from unittest import mock
@@ -15,6 +16,7 @@ import pytest
 import keras_mm
 from benchmarks import captioner_generate_speed
 from benchmarks import export_benchmark
+from benchmarks import fresh_scenes
 from benchmarks import fusion_benchmark
 from benchmarks import gpu_check
 from benchmarks import hardware_benchmark
@@ -134,6 +136,84 @@ class FusionBenchmarkTest(TestCase):
 
 
 @pytest.mark.one_backend
+class FreshScenesTest(TestCase):
+    @pytest.mark.slow
+    def test_runs_tiny(self):
+        path = self.get_temp_dir() + "/fresh.json"
+        rows, results = fresh_scenes.main(
+            ["--train-size", "16", "--test-size", "8"]
+            + ["--budget-seconds", "0.01", "--batch-size", "8"]
+            + ["--models", "cross_attention", "--json", path]
+            + ["--lr-schedule", "warmup_cosine"]
+        )
+        # The budget is spent after the first step, which stops `fit`.
+        self.assertEqual(len(rows), 1)
+        self.assertTrue(rows[0].startswith("| base | cross_attention | 0 |"))
+        self.assertEqual(rows[0].count("|"), 10)
+        self.assertIsNotNone(results[0]["train_accuracy"])
+        self.assertEqual(results[0]["steps"], 1)
+        self.assertGreaterEqual(results[0]["cpu_seconds"], 0.01)
+        with open(path) as f:
+            self.assertEqual(json.load(f)["results"], results)
+
+    def test_holdout_needs_final(self):
+        with self.assertRaisesRegex(ValueError, "final"):
+            fresh_scenes.generate("holdout", train_size=2, test_size=2)
+        with self.assertRaises(SystemExit):
+            fresh_scenes.main(["--variants", "holdout"])
+        data = fresh_scenes.generate(
+            "holdout", train_size=2, test_size=2, final=True
+        )
+        self.assertEqual(data["test"]["images"].shape, (2, 80, 80, 3))
+        # Three objects: a distractor no statement names.
+        self.assertEqual(len(data["train"]["objects"][0]), 3)
+
+    def test_generator_is_deterministic_and_balanced(self):
+        for variant in fresh_scenes.DEVELOPMENT_VARIANTS:
+            first = fresh_scenes.generate(variant, 1, 40, 20)
+            second = fresh_scenes.generate(variant, 1, 40, 20)
+            other = fresh_scenes.generate(variant, 2, 40, 20)
+            size = fresh_scenes.VARIANTS[variant]["image_size"]
+            self.assertEqual(
+                first["train"]["images"].shape, (40, size, size, 3)
+            )
+            for split in fresh_scenes.SPLITS:
+                np.testing.assert_array_equal(
+                    first[split]["images"], second[split]["images"]
+                )
+                self.assertEqual(
+                    first[split]["statements"], second[split]["statements"]
+                )
+            self.assertFalse(
+                np.array_equal(
+                    first["train"]["images"], other["train"]["images"]
+                )
+            )
+            self.assertNotEqual(
+                first["train"]["statements"], first["test"]["statements"]
+            )
+            for split in first.values():
+                # Every statement is true in exactly half of its images.
+                labels = {}
+                for text, label in zip(split["statements"], split["labels"]):
+                    labels.setdefault(text, []).append(int(label))
+                for text, values in labels.items():
+                    self.assertEqual(2 * sum(values), len(values), text)
+                for objects, text, label in zip(
+                    split["objects"], split["statements"], split["labels"]
+                ):
+                    # The statement's shape and colour are both drawn, and
+                    # together on one object exactly when it is true.
+                    words = set(text.split())
+                    named = [(s, c) for s, c in objects if {s, c} <= words]
+                    self.assertTrue(any(s in words for s, _ in objects))
+                    self.assertTrue(any(c in words for _, c in objects))
+                    self.assertEqual(len(named), int(label), text)
+                    expected = 3 if variant == "distractor" else 2
+                    self.assertEqual(len(objects), expected)
+
+
+@pytest.mark.one_backend
 class CaptionerGenerateSpeedTest(TestCase):
     @pytest.mark.slow
     def test_runs_tiny(self):
@@ -185,6 +265,42 @@ class SpeechBenchmarkTest(TestCase):
             self.assertGreaterEqual(wer, 0.0)
             self.assertGreater(seconds, 0.0)
         self.assertBetween(accuracy, 0.0, 1.0)
+
+    @pytest.mark.slow
+    @pytest.mark.skipif(
+        shutil.which("flite") is None, reason="needs the flite program"
+    )
+    def test_runs_tiny_with_flite_test(self):
+        rows, accuracy = speech_benchmark.main(
+            [
+                "--tasks",
+                "ctc",
+                "--test-engine",
+                "flite",
+                "--num-sentences",
+                "40",
+                "--epochs",
+                "1",
+                "--hidden-dim",
+                "16",
+                "--num-layers",
+                "1",
+                "--verbose",
+                "0",
+                "--cache-dir",
+                self.get_temp_dir(),
+            ]
+        )
+        self.assertEqual(
+            [row[0] for row in rows],
+            [
+                "CTC, greedy",
+                "CTC, beam",
+                "CTC, greedy, flite",
+                "CTC, beam, flite",
+            ],
+        )
+        self.assertIsNone(accuracy)
 
 
 @pytest.mark.one_backend
