@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from keras_mm.data.audio_io import resample
-from keras_mm.datasets import flite
+from keras_mm.datasets.flite import synthesise as flite_synthesise
 
 _PROGRESS_BAR_MIN_SAMPLES = 200
 
@@ -42,7 +42,7 @@ def render(plan):
     limit = plan.get("max_seconds")
     speaker = synthesise
     if plan.get("engine", "espeak-ng") == "flite":
-        speaker = flite.synthesise
+        speaker = flite_synthesise
     for _ in range(4):
         speech, rate = speaker(
             plan["text"], plan["voice"], speed, plan["pitch"], plan["gap"]
