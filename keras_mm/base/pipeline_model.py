@@ -219,10 +219,9 @@ class PipelineModel(keras.Model):
         is traced, so a bad input fails with a clear message."""
         if x is None or isinstance(x, keras.utils.PyDataset):
             return
-        if is_dataset(x):
-            check_not_empty(x, method)
-            return
         check_not_empty(x, method)
+        if is_dataset(x):
+            return
         shards = batch_shards()
         if shards > 1 and method != "predict":  # `predict` pads the rows.
             check_batches(num_rows(x), batch_size or 32, shards)
@@ -241,9 +240,11 @@ class PipelineModel(keras.Model):
     def _check_labels(self, x, y, method):
         """Labels a loss cannot take fail here, naming the rows, instead of
         giving NaN losses (JAX) or an error deep in a kernel."""
-        if is_dataset(x) or is_dataset(y):
-            return y
-        if isinstance(x, keras.utils.PyDataset):
+        if (
+            is_dataset(x)
+            or is_dataset(y)
+            or isinstance(x, keras.utils.PyDataset)
+        ):
             return y
         return check_labels(y, getattr(self, "loss", None), self.output, method)
 
