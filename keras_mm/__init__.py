@@ -12,6 +12,7 @@ from keras_mm import layers
 from keras_mm import metrics
 from keras_mm import models
 from keras_mm import optimizers
+from keras_mm import schedules
 from keras_mm import utils
 from keras_mm import visualize
 from keras_mm.builders import build_captioner

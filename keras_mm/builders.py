@@ -15,6 +15,8 @@ from keras_mm.models.captioner import Captioner
 from keras_mm.models.multimodal_classifier import MultimodalClassifier
 from keras_mm.models.multimodal_classifier import check_class_names
 from keras_mm.models.speech_recognizer import SpeechRecognizer
+from keras_mm.models.task import check_learning_rate
+from keras_mm.schedules import WarmupCosineDecay
 from keras_mm.utils.inputs import inputs_like
 from keras_mm.utils.validation import check_rate
 
@@ -389,13 +391,14 @@ def build_speech_recognizer(
     sample_rate=16000,
     max_duration=4.0,
     num_mel_bins=80,
-    hidden_dim=256,
-    num_layers=3,
+    hidden_dim=128,
+    num_layers=2,
     filters=32,
     dropout=0.1,
     spec_augment=True,
     normalize_features=True,
-    learning_rate=1e-3,
+    learning_rate=3e-3,
+    schedule="warmup_cosine",
     name="speech_recognizer",
     encoder=None,
 ):
@@ -420,8 +423,8 @@ def build_speech_recognizer(
         sample_rate: int. Samples per second. Defaults to `16000`.
         max_duration: float. Longest clip, in seconds. Defaults to `4.0`.
         num_mel_bins: int. Defaults to `80`.
-        hidden_dim: int. Width of each GRU layer. Defaults to `256`.
-        num_layers: int. Bidirectional GRU layers. Defaults to `3`.
+        hidden_dim: int. Width of each GRU layer. Defaults to `128`.
+        num_layers: int. Bidirectional GRU layers. Defaults to `2`.
         filters: int. Channels of the conv front end. Defaults to `32`.
         dropout: float. Defaults to `0.1`.
         spec_augment: bool. Defaults to `True`.
@@ -429,7 +432,13 @@ def build_speech_recognizer(
             of the log-mel bins. Defaults to `True`.
         learning_rate: float or a
             `keras.optimizers.schedules.LearningRateSchedule`. Defaults to
-            `1e-3`.
+            `3e-3`.
+        schedule: `"warmup_cosine"` or `None`. With a float
+            `learning_rate`, `"warmup_cosine"` warms up to it over the
+            first 200 steps (or tenth of the run), then decays it to zero
+            at the end of each `fit` (`keras_mm.schedules.WarmupCosineDecay`,
+            which spans whatever epochs `fit` is given); `None` keeps it
+            constant. Defaults to `"warmup_cosine"`.
         name: str. Defaults to `"speech_recognizer"`.
         encoder: a `keras_mm.encoders.Encoder` from
             `keras_mm.encoders.audio(...)` to use instead of building one
@@ -449,6 +458,15 @@ def build_speech_recognizer(
     >>> len(asr.transcribe(audio, sampler="beam", num_beams=4))
     2
     """
+    if schedule not in ("warmup_cosine", None):
+        raise ValueError(
+            '`schedule` must be "warmup_cosine" or None. '
+            f"Received: schedule={schedule!r}"
+        )
+    if schedule and not isinstance(
+        learning_rate, keras.optimizers.schedules.LearningRateSchedule
+    ):
+        learning_rate = WarmupCosineDecay(check_learning_rate(learning_rate))
     if encoder is None:
         encoder = audio_encoder(
             sample_rate=sample_rate,

@@ -1,4 +1,5 @@
 import functools
+import math
 
 import keras
 
@@ -27,6 +28,7 @@ from keras_mm.data.adapters import generator_dataset
 from keras_mm.data.adapters import holds_raw_inputs
 from keras_mm.data.adapters import is_generator
 from keras_mm.data.pipeline import make_dataset
+from keras_mm.schedules import span_fit
 from keras_mm.utils.inputs import consumer
 from keras_mm.utils.tf_utils import is_dataset
 from keras_mm.utils.tf_utils import require_tensorflow
@@ -244,6 +246,7 @@ class PipelineModel(keras.Model):
             is_dataset(x)
             or is_dataset(y)
             or isinstance(x, keras.utils.PyDataset)
+            or is_generator(x)
         ):
             return y
         return check_labels(y, getattr(self, "loss", None), self.output, method)
@@ -354,6 +357,13 @@ class PipelineModel(keras.Model):
         self._check_inputs(x, batch_size, "fit")
         y = self._check_labels(x, y, "fit")
         if not self._needs_pipeline(x):
+            span_fit(
+                self,
+                fit_steps(
+                    steps_per_epoch(x, batch_size, validation_split, kwargs),
+                    kwargs,
+                ),
+            )
             return super().fit(
                 x,
                 y,
@@ -396,6 +406,12 @@ class PipelineModel(keras.Model):
                 else (validation_data, None, None),
                 batch_size,
             )
+        span_fit(
+            self,
+            fit_steps(
+                kwargs.get("steps_per_epoch") or data.cardinality(), kwargs
+            ),
+        )
         return super().fit(
             data, validation_data=validation_data, shuffle=False, **kwargs
         )
@@ -456,3 +472,30 @@ def _known_sizes(tensor, model_input):
         for given, wanted in zip(tensor.shape, model_input.shape)
     )
     return keras.KerasTensor(shape, tensor.dtype)
+
+
+def steps_per_epoch(x, batch_size, validation_split, kwargs):
+    """The batches in one epoch of `fit(x, ...)`, or `None` if unknown."""
+    if kwargs.get("steps_per_epoch"):
+        return kwargs["steps_per_epoch"]
+    if is_dataset(x):
+        return x.cardinality()
+    if isinstance(x, keras.utils.PyDataset):
+        try:
+            return x.num_batches
+        except NotImplementedError:
+            return None
+    rows = num_rows(x)
+    if rows is None:
+        return None
+    rows = math.ceil(rows * (1.0 - (validation_split or 0.0)))
+    return math.ceil(rows / (batch_size or 32))
+
+
+def fit_steps(batches, kwargs):
+    """The steps of a `fit` with `kwargs` and `batches` per epoch (`None`,
+    or a negative tf.data cardinality, when unknown)."""
+    batches = -1 if batches is None else int(batches)
+    if batches <= 0:
+        return None
+    return batches * (kwargs.get("epochs", 1) - kwargs.get("initial_epoch", 0))
