@@ -359,7 +359,7 @@ def run_one(data, inputs, args):
             ),
             sequence_length=16,
         )
-    fusion = {"fusion": "cross_attention"} if len(inputs) == 2 else {}
+    fusion = {"fusion": args.fusion} if len(inputs) == 2 else {}
     # Default arguments, and the compile `build_classifier` does.
     model = keras_mm.build_classifier(encoders, num_classes=2, **fusion)
 
@@ -426,6 +426,11 @@ def main(argv=None):
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
+        "--fusion",
+        default="cross_attention",
+        help="the fused model's `fusion` argument of build_classifier",
+    )
+    parser.add_argument(
         "--max-epochs",
         type=int,
         default=1000,
@@ -461,7 +466,8 @@ def main(argv=None):
     header = (
         f"Fresh scenes: {args.train_size} training and {args.test_size} "
         f"test rows, budget {args.budget_seconds:g} CPU seconds per model, "
-        f"batch {args.batch_size}, learning-rate schedule "
+        f"batch {args.batch_size}, fusion {args.fusion}, learning-rate "
+        "schedule "
         f"{args.lr_schedule}; backend {keras.backend.backend()}, "
         f"{platform.processor() or platform.machine()}.\n\n"
         "| variant | model | seed | test accuracy | last-epoch training "
