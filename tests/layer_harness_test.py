@@ -357,6 +357,25 @@ MODEL_CASES = [
         hub_layer_test=False,
     ),
     Case(
+        "WaveformAugmentation",
+        layers.WaveformAugmentation,
+        {"sample_rate": 8000, "seed": 1},
+        lambda: {"inputs": rand(2, 400)},
+        (2, 400),
+    ),
+    Case(
+        "WaveformAugmentation_masked",
+        layers.WaveformAugmentation,
+        {"sample_rate": 8000, "seed": 1},
+        lambda: {
+            "inputs": rand(2, 400),
+            "padding_mask": np.arange(400) < np.array([[400], [250]]),
+        },
+        ((2, 400), (2, 400)),
+        # As for `SpectrogramCNN_masked`: a float and a bool output.
+        hub_layer_test=False,
+    ),
+    Case(
         "ClassificationHead",
         heads.ClassificationHead,
         HEAD_KWARGS,

@@ -7,6 +7,7 @@ from keras_mm.layers.audio_features import AudioFeatures
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.spec_augment import SpecAugment
 from keras_mm.layers.spectrogram_cnn import SpectrogramCNN
+from keras_mm.layers.waveform_augmentation import WaveformAugmentation
 
 # Built-in architectures: default hidden_dim, num_layers and conv filters.
 BUILTINS = {"spectrogram_cnn": (128, 2, 32)}
@@ -26,6 +27,7 @@ def audio(
     max_time_mask_fraction=0.1,
     trainable=True,
     name="audio_encoder",
+    waveform_augmentation=None,
 ):
     """Builds an audio encoder: waveforms to audio tokens and a pooled vector.
 
@@ -41,7 +43,9 @@ def audio(
     In the graph, 25 ms frames every 10 ms become log spectrogram, log-mel
     or MFCC features (`keras_mm.layers.AudioFeatures`, an FFT in the graph,
     so exported models take waveforms); `keras_mm.layers.SpecAugment` masks
-    time and frequency bands while training; and
+    time and frequency bands while training (and, if asked,
+    `keras_mm.layers.WaveformAugmentation` first alters the waveforms:
+    gain, noise, telephone band, reverberation, speed); and
     `keras_mm.layers.SpectrogramCNN` turns them into `{"sequence_output":
     (batch, tokens, hidden_dim), "pooled_output": (batch, hidden_dim),
     "padding_mask": (batch, tokens)}`. Each token is one time step, 4x
@@ -76,13 +80,20 @@ def audio(
             recognizer's builder uses `0.05`).
         trainable: bool. `False` freezes the encoder. Defaults to `True`.
         name: str. Defaults to `"audio_encoder"`.
+        waveform_augmentation: `None`, bool or a
+            `keras_mm.layers.WaveformAugmentation`. Alter the waveforms
+            while training, before the features: `True` with the layer's
+            defaults, or the given layer (at the encoder's `sample_rate`).
+            `None` or `False`: no change. Defaults to `None`.
 
     Returns:
         A `keras_mm.encoders.Encoder` with a `preprocessor`.
 
     Raises:
-        ValueError: for an unknown `backbone` or `features`, or a
-            `max_duration` shorter than one frame.
+        ValueError: for an unknown `backbone` or `features`, a
+            `max_duration` shorter than one frame, or a
+            `waveform_augmentation` that is not a bool, `None` or a
+            `WaveformAugmentation` at `sample_rate`.
 
     Examples:
     >>> encoder = keras_mm.encoders.audio(sample_rate=8000,
@@ -102,6 +113,25 @@ def audio(
             f"sample_rate={sample_rate}"
         )
     default_dim, default_layers, default_filters = BUILTINS[backbone]
+    if waveform_augmentation is True:
+        waveform_augmentation = WaveformAugmentation(
+            sample_rate, name=f"{name}_waveform_augmentation"
+        )
+    elif waveform_augmentation is False:
+        waveform_augmentation = None
+    if waveform_augmentation is not None:
+        received = f"waveform_augmentation={waveform_augmentation!r}"
+        if isinstance(waveform_augmentation, WaveformAugmentation):
+            received += f" at sample_rate={waveform_augmentation.sample_rate}"
+        if (
+            not isinstance(waveform_augmentation, WaveformAugmentation)
+            or waveform_augmentation.sample_rate != sample_rate
+        ):
+            raise ValueError(
+                "`waveform_augmentation` must be `None`, a bool or a "
+                "`keras_mm.layers.WaveformAugmentation` at the encoder's "
+                f"`sample_rate={sample_rate}`. Received: {received}"
+            )
     preprocessor = AudioPreprocessor(
         sample_rate, max_duration, name=f"{name}_preprocessor"
     )
@@ -125,9 +155,12 @@ def audio(
             (num_samples,), dtype="bool", name="audio_padding_mask"
         ),
     }
-    x, frame_mask = front_end(
-        inputs["audio"], padding_mask=inputs["audio_padding_mask"]
-    )
+    waveforms, sample_mask = inputs["audio"], inputs["audio_padding_mask"]
+    if waveform_augmentation is not None:
+        waveforms, sample_mask = waveform_augmentation(
+            waveforms, padding_mask=sample_mask
+        )
+    x, frame_mask = front_end(waveforms, padding_mask=sample_mask)
     if spec_augment:
         frames, bins = x.shape[1], x.shape[2]
         x = SpecAugment(

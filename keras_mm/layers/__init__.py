@@ -11,4 +11,5 @@ from keras_mm.layers.preprocessing_layer import PreprocessingLayer
 from keras_mm.layers.spec_augment import SpecAugment
 from keras_mm.layers.spectrogram_cnn import SpectrogramCNN
 from keras_mm.layers.speech_preprocessor import SpeechPreprocessor
+from keras_mm.layers.waveform_augmentation import WaveformAugmentation
 from keras_mm.layers.word_tokenizer import WordTokenizer

@@ -4,6 +4,7 @@ import pytest
 
 from keras_mm.encoders.audio import audio
 from keras_mm.encoders.encoder import Encoder
+from keras_mm.layers.waveform_augmentation import WaveformAugmentation
 from tests.test_case import TestCase
 
 TINY = {
@@ -94,6 +95,33 @@ class AudioEncoderTest(TestCase):
         self.assertAllClose(
             plain(inputs, training=True), plain(inputs, training=True)
         )
+
+    def test_waveform_augmentation_only_in_training(self):
+        inputs = audio(**TINY).preprocessor(clips(2000, 1000))
+        encoder = audio(spec_augment=False, waveform_augmentation=True, **TINY)
+        layer = encoder.network.get_layer("audio_encoder_waveform_augmentation")
+        self.assertIsInstance(layer, WaveformAugmentation)
+        self.assertEqual(layer.sample_rate, TINY["sample_rate"])
+        first = encoder(inputs, training=True)["pooled_output"]
+        second = encoder(inputs, training=True)["pooled_output"]
+        self.assertGreater(np.abs(np.asarray(first - second)).max(), 1e-4)
+        self.assertAllClose(encoder(inputs), encoder(inputs))
+        # The same weights without the layer: the same outputs in inference.
+        plain = audio(spec_augment=False, **TINY)
+        plain.set_weights(encoder.get_weights())
+        self.assertAllClose(plain(inputs), encoder(inputs))
+        # A layer of one's own, saved and loaded with the encoder.
+        given = WaveformAugmentation(
+            TINY["sample_rate"], noise_probability=1.0, seed=3, name="aug"
+        )
+        encoder = audio(waveform_augmentation=given, **TINY)
+        self.assertIs(encoder.network.get_layer("aug"), given)
+        restored = self.run_model_saving_test(encoder, inputs, atol=1e-5)
+        revived = restored.network.get_layer("aug")
+        self.assertEqual(revived.get_config(), given.get_config())
+        for bad in ("yes", WaveformAugmentation(16000)):
+            with self.assertRaisesRegex(ValueError, "waveform_augmentation="):
+                audio(waveform_augmentation=bad, **TINY)
 
     @pytest.mark.slow
     def test_fit_one_step_with_a_head(self):
