@@ -18,9 +18,28 @@ synthesiser, flite, which training never heard: the test split of
 `spoken(..., engines=("espeak-ng", "flite"), held_out_engine="flite")`,
 whose train and validation splits are those of the espeak-ng dataset the
 models train on (same seed, same clips). Those rows end in ", flite".
+
+`--waveform-augmentation` trains the CTC recognizer with
+`keras_mm.layers.WaveformAugmentation` before its features (gain, noise,
+telephone band, reverberation, speed); `--waveform-augmentation-options`
+takes the layer's arguments as JSON, e.g. `'{"noise_probability": 0.8}'`.
+
+`--real-speech DIR` also transcribes real recordings with the trained CTC
+recognizer: CMU ARCTIC's `arctic_a0007.wav` (speaker awb, 16 kHz; CMU
+ARCTIC's free licence), which the `pysptk` source distribution on PyPI
+ships. The benchmark downloads that sdist into `DIR` when it starts (it
+needs `pip` and access to the package index; an sdist already in `DIR` is
+reused), extracts its `.wav` files, and prints each transcription, with
+its CER where the prompt is known.
 """
 
 import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import tarfile
 import time
 
 import keras
@@ -28,6 +47,99 @@ import keras
 import keras_mm
 
 ALPHABET = list("abcdefghijklmnopqrstuvwxyz '")
+
+# The real recordings: the sdist that holds them, and the CMU ARCTIC
+# prompts (`cmuarctic.data`) of those whose text is known, lower-cased and
+# without punctuation.
+REAL_SPEECH_PACKAGE = "pysptk"
+REAL_SPEECH_PROMPTS = {
+    "arctic_a0007": "and you always want to see it in the superlative degree",
+}
+
+
+def fetch_real_speech(directory):
+    """Downloads the `pysptk` sdist from PyPI into `directory` (unless one
+    is there) and extracts the `.wav` files it holds next to it; returns
+    their paths, sorted. Raises `RuntimeError` if pip fails (no access to
+    the index, for one) or the sdist holds no `.wav` file."""
+    os.makedirs(directory, exist_ok=True)
+    pattern = os.path.join(directory, f"{REAL_SPEECH_PACKAGE}-*.tar.gz")
+    if not glob.glob(pattern):
+        # `--no-binary` for this package only: its build requirements (for
+        # the metadata pip reads) may come as wheels.
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            REAL_SPEECH_PACKAGE,
+            "--no-binary",
+            REAL_SPEECH_PACKAGE,
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-d",
+            os.fspath(directory),
+        ]
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=600
+            )
+        except subprocess.TimeoutExpired:
+            result = None
+        if result is None or result.returncode != 0:
+            output = "" if result is None else result.stdout + result.stderr
+            raise RuntimeError(
+                f"Cannot download the {REAL_SPEECH_PACKAGE} sdist from the "
+                "package index (is it reachable?) with "
+                f"`{' '.join(command)}`. pip said:\n{output[-2000:]}"
+            )
+    archives = sorted(glob.glob(pattern))
+    if not archives:
+        raise RuntimeError(
+            f"pip ran but left no {REAL_SPEECH_PACKAGE} sdist in {directory}."
+        )
+    paths = []
+    with tarfile.open(archives[-1]) as archive:
+        for member in archive.getmembers():
+            if member.isfile() and member.name.lower().endswith(".wav"):
+                path = os.path.join(directory, os.path.basename(member.name))
+                with open(path, "wb") as f:
+                    f.write(archive.extractfile(member).read())
+                paths.append(path)
+    if not paths:
+        raise RuntimeError(f"{archives[-1]} holds no .wav file.")
+    return sorted(paths)
+
+
+def real_speech_lines(asr, paths):
+    """Markdown rows: each recording's transcriptions (greedy and beam)
+    and their CER where its prompt is known. Recordings longer than the
+    model takes are cropped to their first `max_duration` seconds."""
+    limit = round(asr.sample_rate * asr.max_duration)
+    waveforms = [
+        keras_mm.data.read_audio(path, asr.sample_rate)[:limit]
+        for path in paths
+    ]
+    lines = [
+        "",
+        "Real recordings (CMU ARCTIC, from the pysptk sdist)",
+        "",
+        "| recording | seconds | decoder | transcription | reference | CER |",
+        "|---|---|---|---|---|---|",
+    ]
+    for decoder in ("greedy", "beam"):
+        texts = asr.transcribe(waveforms, sampler=decoder)
+        for path, waveform, text in zip(paths, waveforms, texts):
+            name = os.path.splitext(os.path.basename(path))[0]
+            reference = REAL_SPEECH_PROMPTS.get(name)
+            cer = "n/a"
+            if reference is not None:
+                cer = f"{keras_mm.metrics.cer([text], [reference]):.3f}"
+            lines.append(
+                f"| {name} | {len(waveform) / asr.sample_rate:.2f} | "
+                f"{decoder} | {text} | {reference or '?'} | {cer} |"
+            )
+    return lines
 
 
 def schedule(args, num_examples, epochs, peak):
@@ -106,20 +218,37 @@ def normalize_features(args, default):
     return args.normalize_features
 
 
+def waveform_augmentation(args):
+    """With `--waveform-augmentation`, a `keras_mm.layers.WaveformAugmentation`
+    seeded with `--seed` (unless the options name a seed); else `False`.
+    Unseeded, it would draw its seed from the random stream the weight
+    initialisers draw theirs from, and the recognizer would start from
+    other weights than without it."""
+    if not args.waveform_augmentation:
+        return False
+    options = {"seed": args.seed}
+    options.update(json.loads(args.waveform_augmentation_options or "{}"))
+    return keras_mm.layers.WaveformAugmentation(
+        16000, name="audio_encoder_waveform_augmentation", **options
+    )
+
+
 def ctc(args, data, tests):
-    """CTC over characters: `build_speech_recognizer`."""
+    """CTC over characters: `build_speech_recognizer`. Returns its rows and
+    the trained recognizer."""
     train = data["train"]
     keras.utils.set_random_seed(args.seed)
+    # The builder's own schedule: a warm-up to `--learning-rate`, then a
+    # cosine decay over the fit.
     asr = keras_mm.build_speech_recognizer(
         ALPHABET,
         hidden_dim=args.hidden_dim,
         num_layers=args.num_layers,
         normalize_features=normalize_features(args, default=True),
-        learning_rate=schedule(
-            args, len(train["audio"]), args.epochs, args.learning_rate
-        ),
+        learning_rate=args.learning_rate,
+        waveform_augmentation=waveform_augmentation(args),
     )
-    return fit_and_score(
+    rows = fit_and_score(
         args,
         "CTC",
         asr,
@@ -128,6 +257,7 @@ def ctc(args, data, tests):
         tests,
         lambda audio, decoder: asr.transcribe(audio, sampler=decoder),
     )
+    return rows, asr
 
 
 def attention(args, data, tests):
@@ -233,6 +363,23 @@ def main(argv=None):
         help="flite: also score on flite's speech, a synthesiser unheard in "
         "training (needs the flite program)",
     )
+    parser.add_argument(
+        "--waveform-augmentation",
+        action="store_true",
+        help="CTC: keras_mm.layers.WaveformAugmentation before the features",
+    )
+    parser.add_argument(
+        "--waveform-augmentation-options",
+        default=None,
+        help="its arguments as JSON, e.g. '{\"noise_probability\": 0.8}'",
+    )
+    parser.add_argument(
+        "--real-speech",
+        default=None,
+        metavar="DIR",
+        help="CTC: download the pysptk sdist into DIR (from PyPI, with pip) "
+        "and transcribe the CMU ARCTIC recordings it holds",
+    )
     parser.add_argument("--verbose", type=int, default=2)
     parser.add_argument(
         "--cache-dir", default=None, help="where the spoken datasets are cached"
@@ -245,6 +392,31 @@ def main(argv=None):
             f"unknown --tasks {sorted(unknown)}; allowed: ctc, attention, "
             "keywords"
         )
+    if args.waveform_augmentation_options and not args.waveform_augmentation:
+        parser.error(
+            "--waveform-augmentation-options needs --waveform-augmentation"
+        )
+    if args.waveform_augmentation_options:
+        try:
+            options = json.loads(args.waveform_augmentation_options)
+        except json.JSONDecodeError as error:
+            parser.error(f"--waveform-augmentation-options: {error}")
+        if not isinstance(options, dict):
+            parser.error(
+                "--waveform-augmentation-options must be a JSON object"
+            )
+        try:
+            keras_mm.layers.WaveformAugmentation(16000, **options)
+        except (TypeError, ValueError) as error:
+            parser.error(f"--waveform-augmentation-options: {error}")
+    if (args.waveform_augmentation or args.real_speech) and "ctc" not in tasks:
+        parser.error(
+            "--waveform-augmentation and --real-speech need the ctc task"
+        )
+    real_paths = []
+    if args.real_speech:
+        # Fetched first: a failure stops the run before any training.
+        real_paths = fetch_real_speech(args.real_speech)
     unheard = "voices"
     if args.test_engine != "espeak-ng":
         unheard += f" (and {args.test_engine}'s speech)"
@@ -252,11 +424,14 @@ def main(argv=None):
         f"backend {keras.config.backend()}, seed {args.seed}; test {unheard} "
         "unseen in training"
     ]
-    rows, accuracy = [], None
+    rows, accuracy, real_lines = [], None, []
     if tasks & {"ctc", "attention"}:
         data, tests = sentences(args)
         if "ctc" in tasks:
-            rows += ctc(args, data, tests)
+            ctc_rows, asr = ctc(args, data, tests)
+            rows += ctc_rows
+            if real_paths:
+                real_lines = real_speech_lines(asr, real_paths)
         if "attention" in tasks:
             rows += attention(args, data, tests)
         lines += [
@@ -270,6 +445,7 @@ def main(argv=None):
             lines.append(
                 f"| {name} | {cer:.3f} | {wer:.3f} | {seconds:.0f} s |"
             )
+        lines += real_lines
     if "keywords" in tasks:
         accuracies, seconds = keywords(args)
         accuracy = accuracies[""]

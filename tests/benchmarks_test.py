@@ -288,6 +288,70 @@ class SpeechBenchmarkTest(TestCase):
         )
         self.assertIsNone(accuracy)
 
+    @pytest.mark.slow
+    def test_waveform_augmentation_and_real_speech(self):
+        # A stand-in for the sdist: one 1 s recording of a known prompt.
+        import tarfile
+
+        import scipy.io.wavfile
+
+        directory = self.get_temp_dir()
+        wav = os.path.join(self.get_temp_dir(), "arctic_a0007.wav")
+        tone = np.sin(np.arange(16000) * 0.2) * 8000
+        scipy.io.wavfile.write(wav, 16000, tone.astype("int16"))
+        archive = os.path.join(directory, "pysptk-0.0.tar.gz")
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(
+                wav, "pysptk-0.0/pysptk/example_audio_data/x/arctic_a0007.wav"
+            )
+        build = keras_mm.build_speech_recognizer
+        tables, original = [], speech_benchmark.real_speech_lines
+
+        def lines(*args):
+            tables.append(original(*args))
+            return tables[-1]
+
+        with (
+            mock.patch.object(
+                keras_mm, "build_speech_recognizer", wraps=build
+            ) as built,
+            mock.patch.object(
+                speech_benchmark, "real_speech_lines", side_effect=lines
+            ),
+        ):
+            rows, _ = self.run_tiny(
+                "--tasks",
+                "ctc",
+                "--waveform-augmentation",
+                "--waveform-augmentation-options",
+                '{"noise_probability": 0.9}',
+                "--real-speech",
+                directory,
+            )
+        self.assertEqual(len(rows), 2)
+        layer = built.call_args.kwargs["waveform_augmentation"]
+        self.assertEqual(layer.noise_probability, 0.9)
+        self.assertTrue(layer.built)  # It runs in the recognizer's encoder.
+        (greedy,) = [line for line in tables[0] if "| greedy |" in line]
+        self.assertIn("| arctic_a0007 | 1.00 |", greedy)
+        self.assertIn("superlative degree", greedy)
+        with self.assertRaises(SystemExit):
+            self.run_tiny(
+                "--tasks",
+                "ctc",
+                "--waveform-augmentation",
+                "--waveform-augmentation-options",
+                '{"noise_probability": 2}',
+            )
+
+    def test_fetch_real_speech_explains_a_pip_failure(self):
+        failed = subprocess.CompletedProcess([], 1, "", "No route to host")
+        with mock.patch.object(
+            speech_benchmark.subprocess, "run", return_value=failed
+        ):
+            with self.assertRaisesRegex(RuntimeError, "No route to host"):
+                speech_benchmark.fetch_real_speech(self.get_temp_dir())
+
 
 @pytest.mark.one_backend
 class PairedFusionBenchmarkTest(TestCase):
