@@ -20,6 +20,7 @@ RANKS = {
     "utils": 0,
     "data": 1,
     "metrics": 1,
+    "schedules": 1,
     "layers": 2,
     "datasets": 2,
     "base": 3,
