@@ -357,13 +357,7 @@ class PipelineModel(keras.Model):
         self._check_inputs(x, batch_size, "fit")
         y = self._check_labels(x, y, "fit")
         if not self._needs_pipeline(x):
-            span_fit(
-                self,
-                fit_steps(
-                    steps_per_epoch(x, batch_size, validation_split, kwargs),
-                    kwargs,
-                ),
-            )
+            span_fit(self, fit_steps(x, batch_size, validation_split, kwargs))
             return super().fit(
                 x,
                 y,
@@ -406,12 +400,7 @@ class PipelineModel(keras.Model):
                 else (validation_data, None, None),
                 batch_size,
             )
-        span_fit(
-            self,
-            fit_steps(
-                kwargs.get("steps_per_epoch") or data.cardinality(), kwargs
-            ),
-        )
+        span_fit(self, fit_steps(data, batch_size, None, kwargs))
         return super().fit(
             data, validation_data=validation_data, shuffle=False, **kwargs
         )
@@ -474,7 +463,7 @@ def _known_sizes(tensor, model_input):
     return keras.KerasTensor(shape, tensor.dtype)
 
 
-def steps_per_epoch(x, batch_size, validation_split, kwargs):
+def _batches_per_epoch(x, batch_size, validation_split, kwargs):
     """The batches in one epoch of `fit(x, ...)`, or `None` if unknown."""
     if kwargs.get("steps_per_epoch"):
         return kwargs["steps_per_epoch"]
@@ -492,9 +481,11 @@ def steps_per_epoch(x, batch_size, validation_split, kwargs):
     return math.ceil(rows / (batch_size or 32))
 
 
-def fit_steps(batches, kwargs):
-    """The steps of a `fit` with `kwargs` and `batches` per epoch (`None`,
-    or a negative tf.data cardinality, when unknown)."""
+def fit_steps(x, batch_size, validation_split, kwargs):
+    """The optimizer steps of `fit(x, batch_size=..., **kwargs)`, or `None`
+    when the epoch's length is unknown (a generator, or a tf.data
+    cardinality that is infinite or unknown)."""
+    batches = _batches_per_epoch(x, batch_size, validation_split, kwargs)
     batches = -1 if batches is None else int(batches)
     if batches <= 0:
         return None
