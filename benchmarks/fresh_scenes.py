@@ -20,6 +20,11 @@ recipes were tuned. Variants, by name:
 - `size_96`: `base` at 96 px.
 - `distractor`: `base` with a third object, of a third shape and a third
   colour, that no statement mentions.
+- `mixed_negatives`: `base` where only a third of the false statements
+  swap colours; in another third the statement's colour is on no object,
+  and in the last third its shape is not drawn. Closer to a task where
+  statements are "mostly" about binding: the colours and shapes present
+  carry part of the answer, binding the rest.
 - `holdout`: new vocabulary and a distractor at 80 px. Kept out of
   development: generated only with `--final`.
 
@@ -81,6 +86,14 @@ VARIANTS = {
         "templates": BASE_TEMPLATES,
         "distractor": False,
     },
+    "mixed_negatives": {
+        "image_size": 64,
+        "colours": ("red", "green", "blue", "yellow"),
+        "shapes": BASE_SHAPES,
+        "templates": BASE_TEMPLATES,
+        "distractor": False,
+        "negatives": ("swap", "absent_colour", "absent_shape"),
+    },
     "new_vocab": {
         "image_size": 64,
         "colours": ("orange", "purple", "cyan", "pink"),
@@ -111,7 +124,13 @@ VARIANTS = {
     },
 }
 # Variants that development may look at; `holdout` needs `final=True`.
-DEVELOPMENT_VARIANTS = ("base", "new_vocab", "size_96", "distractor")
+DEVELOPMENT_VARIANTS = (
+    "base",
+    "mixed_negatives",
+    "new_vocab",
+    "size_96",
+    "distractor",
+)
 SPLITS = ("train", "test")
 
 
@@ -215,11 +234,22 @@ def _generate_split(config, n, rng):
             shape=shape, colour=colour
         )
         other_shape = _pick(rng, shapes, (shape,))
-        # True: the shape has the colour. False: the shape has another
-        # colour, and the statement's colour is on another shape.
+        # True: the shape has the colour. False ("swap"): the shape has
+        # another colour, and the statement's colour is on another shape.
         other_colour = _pick(rng, colours, (colour,))
         true_objects = [(shape, colour), (other_shape, other_colour)]
         false_objects = [(shape, other_colour), (other_shape, colour)]
+        # Drawn only where a variant mixes them, so that the other
+        # variants' data stay as they were.
+        negative = (
+            _pick(rng, config["negatives"]) if "negatives" in config else "swap"
+        )
+        if negative == "absent_colour":
+            third = _pick(rng, colours, (colour, other_colour))
+            false_objects = [(shape, third), (other_shape, other_colour)]
+        elif negative == "absent_shape":
+            third = _pick(rng, shapes, (shape, other_shape))
+            false_objects = [(third, colour), (other_shape, other_colour)]
         for label, objects in ((1, true_objects), (0, false_objects)):
             objects = list(objects)
             if config["distractor"]:

@@ -19,6 +19,11 @@ synthesiser, flite, which training never heard: the test split of
 whose train and validation splits are those of the espeak-ng dataset the
 models train on (same seed, same clips). Those rows end in ", flite".
 
+`--train-engines espeak-ng,flite` trains on speech of both synthesisers
+(`spoken(..., engines=("espeak-ng", "flite"))`, each half the clips) and
+scores the test split (voices of both engines unheard in training) as a
+whole and per engine: rows ending in ", espeak-ng" and ", flite".
+
 `--waveform-augmentation` trains the CTC recognizer with
 `keras_mm.layers.WaveformAugmentation` before its features (gain, noise,
 telephone band, reverberation, speed); `--waveform-augmentation-options`
@@ -43,6 +48,7 @@ import tarfile
 import time
 
 import keras
+import numpy as np
 
 import keras_mm
 
@@ -150,17 +156,37 @@ def schedule(args, num_examples, epochs, peak):
     )
 
 
+def engine_rows(split, engine):
+    """The rows of a `spoken` split that `engine` speaks (other entries,
+    such as the sample rate, as they are)."""
+    names = split["engines"]
+    keep = [i for i, name in enumerate(names) if name == engine]
+    rows = dict(split)
+    for key, value in split.items():
+        if isinstance(value, np.ndarray) and len(value) == len(names):
+            rows[key] = value[keep]
+        elif isinstance(value, list) and len(value) == len(names):
+            rows[key] = [value[i] for i in keep]
+    return rows
+
+
 def spoken(args, kind, num_samples):
-    """The espeak-ng dataset, and its test sets by name: `""` for its own
-    test split (held-out voices) and `"flite"` for flite's speech, with
-    `--test-engine flite`."""
+    """The dataset spoken by `--train-engines`, and its test sets by name:
+    `""` for its own test split (held-out voices); with several training
+    engines, each engine's part of it by the engine's name; and `"flite"`
+    for flite's speech, unheard in training, with `--test-engine flite`."""
+    engines = tuple(args.train_engines.split(","))
     data = keras_mm.datasets.spoken(
         num_samples=num_samples,
         kind=kind,
         seed=args.seed,
         cache_dir=args.cache_dir,
+        engines=engines,
     )
     tests = {"": data["test"]}
+    if len(engines) > 1:
+        for engine in engines:
+            tests[engine] = engine_rows(data["test"], engine)
     if args.test_engine != "espeak-ng":
         tests[args.test_engine] = keras_mm.datasets.spoken(
             num_samples=num_samples,
@@ -364,6 +390,13 @@ def main(argv=None):
         "training (needs the flite program)",
     )
     parser.add_argument(
+        "--train-engines",
+        default="espeak-ng",
+        help="comma-separated synthesisers that speak the training data "
+        "(espeak-ng, flite); with several, test rows are also scored per "
+        "engine, in voices unheard in training",
+    )
+    parser.add_argument(
         "--waveform-augmentation",
         action="store_true",
         help="CTC: keras_mm.layers.WaveformAugmentation before the features",
@@ -413,6 +446,18 @@ def main(argv=None):
         parser.error(
             "--waveform-augmentation and --real-speech need the ctc task"
         )
+    train_engines = args.train_engines.split(",")
+    for engine in train_engines:
+        if engine not in keras_mm.datasets.spoken.ENGINES:
+            parser.error(
+                f"unknown --train-engines {engine!r}; allowed: "
+                f"{', '.join(keras_mm.datasets.spoken.ENGINES)}"
+            )
+    if args.test_engine != "espeak-ng" and args.test_engine in train_engines:
+        parser.error(
+            f"--test-engine {args.test_engine} is one of --train-engines, "
+            "so it is not unheard in training"
+        )
     real_paths = []
     if args.real_speech:
         # Fetched first: a failure stops the run before any training.
@@ -421,8 +466,8 @@ def main(argv=None):
     if args.test_engine != "espeak-ng":
         unheard += f" (and {args.test_engine}'s speech)"
     lines = [
-        f"backend {keras.config.backend()}, seed {args.seed}; test {unheard} "
-        "unseen in training"
+        f"backend {keras.config.backend()}, seed {args.seed}; trained on "
+        f"{args.train_engines}; test {unheard} unseen in training"
     ]
     rows, accuracy, real_lines = [], None, []
     if tasks & {"ctc", "attention"}:

@@ -202,15 +202,36 @@ class FreshScenesTest(TestCase):
                 for objects, text, label in zip(
                     split["objects"], split["statements"], split["labels"]
                 ):
-                    # The statement's shape and colour are both drawn, and
-                    # together on one object exactly when it is true.
+                    # The statement's shape and colour are together on one
+                    # object exactly when it is true; without mixed
+                    # negatives, both are drawn either way.
                     words = set(text.split())
                     named = [(s, c) for s, c in objects if {s, c} <= words]
-                    self.assertTrue(any(s in words for s, _ in objects))
-                    self.assertTrue(any(c in words for _, c in objects))
                     self.assertEqual(len(named), int(label), text)
+                    if "negatives" not in fresh_scenes.VARIANTS[variant]:
+                        self.assertTrue(any(s in words for s, _ in objects))
+                        self.assertTrue(any(c in words for _, c in objects))
                     expected = 3 if variant == "distractor" else 2
                     self.assertEqual(len(objects), expected)
+
+    def test_mixed_negatives_hold_each_kind(self):
+        split = fresh_scenes.generate("mixed_negatives", 0, 300, 2)["train"]
+        kinds = []
+        for objects, text, label in zip(
+            split["objects"], split["statements"], split["labels"]
+        ):
+            if label:
+                continue
+            words = set(text.split())
+            shape_drawn = any(s in words for s, _ in objects)
+            colour_drawn = any(c in words for _, c in objects)
+            self.assertTrue(shape_drawn or colour_drawn, text)
+            kinds.append((shape_drawn, colour_drawn))
+        counts = {kind: kinds.count(kind) for kind in set(kinds)}
+        # Swapped colours, an absent colour, an absent shape: about a third
+        # each of the 150 false rows.
+        self.assertEqual(len(counts), 3)
+        self.assertGreater(min(counts.values()), 30)
 
 
 @pytest.mark.one_backend
@@ -287,6 +308,47 @@ class SpeechBenchmarkTest(TestCase):
             ],
         )
         self.assertIsNone(accuracy)
+
+    @pytest.mark.slow
+    @pytest.mark.skipif(
+        shutil.which("flite") is None, reason="needs the flite program"
+    )
+    def test_runs_tiny_trained_on_both_engines(self):
+        rows, _ = self.run_tiny(
+            "--tasks", "ctc", "--train-engines", "espeak-ng,flite"
+        )
+        self.assertEqual(
+            [row[0] for row in rows],
+            [
+                "CTC, greedy",
+                "CTC, beam",
+                "CTC, greedy, espeak-ng",
+                "CTC, beam, espeak-ng",
+                "CTC, greedy, flite",
+                "CTC, beam, flite",
+            ],
+        )
+
+    def test_engine_rows_keep_one_engine(self):
+        split = {
+            "audio": np.arange(4),
+            "transcripts": ["a", "b", "c", "d"],
+            "engines": ["flite", "espeak-ng", "flite", "espeak-ng"],
+            "sample_rate": 16000,
+        }
+        rows = speech_benchmark.engine_rows(split, "flite")
+        np.testing.assert_array_equal(rows["audio"], [0, 2])
+        self.assertEqual(rows["transcripts"], ["a", "c"])
+        self.assertEqual(rows["engines"], ["flite", "flite"])
+        self.assertEqual(rows["sample_rate"], 16000)
+
+    def test_engines_are_checked(self):
+        for argv in (
+            ["--train-engines", "espeak-ng,festival"],
+            ["--train-engines", "espeak-ng,flite", "--test-engine", "flite"],
+        ):
+            with self.assertRaises(SystemExit):
+                speech_benchmark.main(argv)
 
     @pytest.mark.slow
     def test_waveform_augmentation_and_real_speech(self):
