@@ -82,6 +82,21 @@ def _multipliers(learning_rates, learning_rate, encoders):
     }
 
 
+def _scheduled(learning_rate, schedule):
+    """`learning_rate` under `schedule` (`"warmup_cosine"` or `None`); a
+    `LearningRateSchedule` is kept as it is."""
+    if schedule not in ("warmup_cosine", None):
+        raise ValueError(
+            '`schedule` must be "warmup_cosine" or None. '
+            f"Received: schedule={schedule!r}"
+        )
+    if schedule and not isinstance(
+        learning_rate, keras.optimizers.schedules.LearningRateSchedule
+    ):
+        return WarmupCosineDecay(check_learning_rate(learning_rate))
+    return learning_rate
+
+
 def build_classifier(
     encoders,
     num_classes,
@@ -90,6 +105,7 @@ def build_classifier(
     dropout=0.1,
     activation="softmax",
     learning_rate=1e-3,
+    schedule="warmup_cosine",
     learning_rates=None,
     allow_missing=False,
     modality_dropout=0.0,
@@ -138,7 +154,16 @@ def build_classifier(
         hidden_dim: int. Size of the fused features. Defaults to `128`.
         dropout: float. Dropout before the head. Defaults to `0.1`.
         activation: `"softmax"`, `"sigmoid"` or `None` (logits).
-        learning_rate: float. Adam's learning rate. Defaults to `1e-3`.
+        learning_rate: float or a
+            `keras.optimizers.schedules.LearningRateSchedule`. Adam's
+            (peak) learning rate. Defaults to `1e-3`.
+        schedule: `"warmup_cosine"` or `None`. With a float
+            `learning_rate`, `"warmup_cosine"` warms up to it over the
+            first 200 steps (or tenth of the run), then decays it to zero
+            at the end of each `fit` (`keras_mm.schedules.WarmupCosineDecay`);
+            `None` keeps it constant. Without the warm-up, the
+            cross-attention fusion can stall at chance from the first
+            steps (BENCHMARKS.md). Defaults to `"warmup_cosine"`.
         learning_rates: dict or `None`. Input key to the learning rate of
             that key's encoder (`0` freezes it while it still runs in
             training mode; for a true freeze build the encoder with
@@ -202,6 +227,7 @@ def build_classifier(
     check_rate(modality_dropout=modality_dropout)
     check_class_names(class_names, num_classes)
     multipliers = _multipliers(learning_rates, learning_rate, encoders)
+    learning_rate = _scheduled(learning_rate, schedule)
     missing_keys = _missing_keys(allow_missing, modality_dropout, encoders)
     late = fusion == "late" or isinstance(fusion, fusion_lib.LateFusion)
     if isinstance(fusion, str):
@@ -465,15 +491,7 @@ def build_speech_recognizer(
     >>> len(asr.transcribe(audio, sampler="beam", num_beams=4))
     2
     """
-    if schedule not in ("warmup_cosine", None):
-        raise ValueError(
-            '`schedule` must be "warmup_cosine" or None. '
-            f"Received: schedule={schedule!r}"
-        )
-    if schedule and not isinstance(
-        learning_rate, keras.optimizers.schedules.LearningRateSchedule
-    ):
-        learning_rate = WarmupCosineDecay(check_learning_rate(learning_rate))
+    learning_rate = _scheduled(learning_rate, schedule)
     if encoder is None:
         encoder = audio_encoder(
             sample_rate=sample_rate,

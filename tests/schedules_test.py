@@ -141,3 +141,35 @@ class RecognizerRecipeTest(TestCase):
         self.assertAllClose(constant.optimizer.learning_rate, 3e-3)
         with self.assertRaisesRegex(ValueError, "schedule='cosine'"):
             keras_mm.build_speech_recognizer(list("ab "), schedule="cosine")
+
+
+class ClassifierScheduleTest(TestCase):
+    def build(self, **kwargs):
+        encoders = {
+            "images": keras_mm.encoders.image(
+                "cnn_small", image_shape=(16, 16, 3)
+            )
+        }
+        return keras_mm.build_classifier(
+            encoders, num_classes=2, hidden_dim=8, **kwargs
+        )
+
+    def test_classifier_warms_up_by_default(self):
+        model = self.build(learning_rate=2e-3, learning_rates={"images": 0})
+        schedule = model.optimizer._learning_rate
+        self.assertIsInstance(schedule, WarmupCosineDecay)
+        self.assertEqual(schedule.peak, 2e-3)
+        # The per-encoder rates are relative to the peak.
+        self.assertEqual(
+            model.optimizer.learning_rate_multipliers, {"image_encoder": 0.0}
+        )
+        images = np.zeros((6, 16, 16, 3), "uint8")
+        model.fit({"images": images}, [0, 1] * 3, batch_size=2, verbose=0)
+        self.assertEqual(schedule.total_steps, 3)
+        self.assertAllClose(model.optimizer.learning_rate, 0.0, atol=1e-6)
+
+    def test_classifier_constant_rate_and_bad_schedule(self):
+        model = self.build(learning_rate=2e-3, schedule=None)
+        self.assertAllClose(model.optimizer.learning_rate, 2e-3)
+        with self.assertRaisesRegex(ValueError, "schedule='step'"):
+            self.build(schedule="step")
