@@ -433,6 +433,36 @@ def run_one(data, inputs, args):
     }
 
 
+def summarize(results):
+    """Markdown rows of test accuracy, mean ± std over seeds (population
+    std), per variant and model, with each seed's figure and the mean of
+    the last epochs' training accuracies."""
+    lines = [
+        "| variant | model | seeds | test accuracy, mean ± std | per seed "
+        "| training accuracy, mean |",
+        "|---|---|---|---|---|---|",
+    ]
+    groups = {}
+    for result in results:
+        key = (result["variant"], result["model"])
+        groups.setdefault(key, []).append(result)
+    for (variant, model), group in groups.items():
+        accuracies = np.array([r["accuracy"] for r in group])
+        training = [
+            r["train_accuracy"]
+            for r in group
+            if r["train_accuracy"] is not None
+        ]
+        lines.append(
+            f"| {variant} | {model} | "
+            f"{', '.join(str(r['seed']) for r in group)} | "
+            f"{accuracies.mean():.3f} ± {accuracies.std():.3f} | "
+            f"{', '.join(f'{a:.3f}' for a in accuracies)} | "
+            + (f"{np.mean(training):.3f} |" if training else "- |")
+        )
+    return lines
+
+
 MODELS = {
     "cross_attention": ("images", "text"),
     "images only": ("images",),
@@ -540,6 +570,8 @@ def main(argv=None):
                     f"{result['wall_seconds']:.0f} |"
                 )
                 print(rows[-1], flush=True)
+    if len(seeds) > 1:
+        print("\n" + "\n".join(summarize(results)), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(

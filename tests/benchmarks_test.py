@@ -214,6 +214,20 @@ class FreshScenesTest(TestCase):
                     expected = 3 if variant == "distractor" else 2
                     self.assertEqual(len(objects), expected)
 
+    def test_summary_gives_mean_and_std_over_seeds(self):
+        results = [
+            {"variant": "base", "model": "text only", "seed": seed,
+             "accuracy": accuracy, "train_accuracy": training}
+            for seed, accuracy, training in ((0, 0.5, 0.6), (1, 0.7, 0.8))
+        ]  # fmt: skip
+        lines = fresh_scenes.summarize(results)
+        self.assertEqual(len(lines), 3)
+        self.assertEqual(
+            lines[2],
+            "| base | text only | 0, 1 | 0.600 ± 0.100 | 0.500, 0.700 | "
+            "0.700 |",
+        )
+
     def test_mixed_negatives_hold_each_kind(self):
         split = fresh_scenes.generate("mixed_negatives", 0, 300, 2)["train"]
         kinds = []
