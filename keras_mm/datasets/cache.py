@@ -1,6 +1,7 @@
 """The on-disk cache of the built-in datasets: one `.npz` file a dataset,
 written atomically, read back as it was built."""
 
+import hashlib
 import os
 import tempfile
 import zipfile
@@ -16,6 +17,20 @@ def check_cache_dir(cache_dir):
             "`cache_dir` must be None or a path. "
             f"Received: cache_dir={cache_dir!r}"
         )
+
+
+def cache_file(cache_dir, folder, name, design):
+    """The cache file of a dataset: `name`, then a digest of `design` (a
+    string of whatever shapes the data, so that editing it misses the old
+    files rather than loading them), in `cache_dir`, else
+    `$KERAS_MM_CACHE/folder`, else `~/.cache/keras_mm/folder`."""
+    if cache_dir is None:
+        root = os.environ.get("KERAS_MM_CACHE") or os.path.join(
+            os.path.expanduser("~"), ".cache", "keras_mm"
+        )
+        cache_dir = os.path.join(root, folder)
+    digest = hashlib.sha256(design.encode()).hexdigest()[:10]
+    return os.path.join(os.fspath(cache_dir), f"{name}-{digest}.npz")
 
 
 def cached(path, keys, sample_rate, build):

@@ -1,12 +1,10 @@
 """Spoken words and sentences synthesised with espeak-ng (and flite),
 split by voice or by synthesiser."""
 
-import hashlib
-import os
-
 import numpy as np
 
 from keras_mm.datasets.cache import SPLITS
+from keras_mm.datasets.cache import cache_file
 from keras_mm.datasets.cache import cached
 from keras_mm.datasets.cache import check_cache_dir
 from keras_mm.datasets.espeak import check_espeak
@@ -584,17 +582,11 @@ def cache_path(
     folder="spoken",
     design="",
 ):
-    if cache_dir is None:
-        root = os.environ.get("KERAS_MM_CACHE") or os.path.join(
-            os.path.expanduser("~"), ".cache", "keras_mm"
-        )
-        cache_dir = os.path.join(root, folder)
-    # A digest of the voices and grammar, and of the caller's own `design`,
-    # so that editing them misses the old files rather than loading them.
+    # The voices and grammar, and the caller's own `design`, are part of
+    # the digest.
     text = repr((_CACHE_VERSION, WORDS, VOICES, _GRAMMAR, SLOTS, _SPEED))
     text += repr((_PITCH, _WORD_GAP, _SILENCE_SECONDS, _PEAK, SNR_SPREAD_DB))
     text += repr(MAX_SECONDS)
-    digest = hashlib.sha256((text + design).encode()).hexdigest()[:10]
     noise = "none" if snr is None else f"{snr:g}"
     name = f"{prefix}-n{num_samples}-{sample_rate}hz-seed{seed}-snr{noise}"
-    return os.path.join(os.fspath(cache_dir), f"{name}-{digest}.npz")
+    return cache_file(cache_dir, folder, name, text + design)
