@@ -85,8 +85,8 @@ def driving(num_samples=3000, image_size=64, seed=0, cache_dir=None):
     `$KERAS_MM_CACHE/driving`, else `~/.cache/keras_mm/driving`.
 
     Args:
-        num_samples: int. Examples over all splits, 30 to 200000.
-            Defaults to `3000`.
+        num_samples: int. Examples over all splits, 30 to 200000 (each
+            holds 128 kB of audio). Defaults to `3000`.
         image_size: int. Height and width of the images, at least 32.
             Defaults to `64`.
         seed: int. Non-negative seed. Defaults to `0`.
@@ -126,8 +126,9 @@ def driving(num_samples=3000, image_size=64, seed=0, cache_dir=None):
     check_integers(minimum=MIN_NUM_SAMPLES, num_samples=num_samples)
     if num_samples > MAX_NUM_SAMPLES:
         raise ValueError(
-            f"`num_samples` must be at most {MAX_NUM_SAMPLES} (the scenes "
-            "are drawn at random, and more would repeat). Received: "
+            f"`num_samples` must be at most {MAX_NUM_SAMPLES}: each "
+            "example holds 128 kB of audio, so that many already take "
+            "about 26 GB in memory. Received: "
             f"num_samples={num_samples}"
         )
     check_integers(minimum=MIN_IMAGE_SIZE, image_size=image_size)
