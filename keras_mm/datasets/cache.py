@@ -1,5 +1,5 @@
 """The on-disk cache of the built-in datasets: one `.npz` file a dataset,
-written atomically, read back as it was built."""
+written atomically, read back as it was built; and the splits they share."""
 
 import hashlib
 import os
@@ -9,6 +9,19 @@ import zipfile
 import numpy as np
 
 SPLITS = ("train", "validation", "test")
+_FRACTIONS = {"train": 0.7, "validation": 0.1}
+
+
+def split_sizes(num_samples):
+    """Examples per split of `num_samples`: 70% train, 10% validation (at
+    least one), the rest test."""
+    num_train = int(round(num_samples * _FRACTIONS["train"]))
+    num_validation = max(1, int(round(num_samples * _FRACTIONS["validation"])))
+    return {
+        "train": num_train,
+        "validation": num_validation,
+        "test": num_samples - num_train - num_validation,
+    }
 
 
 def check_cache_dir(cache_dir):

@@ -6,6 +6,7 @@ from keras_mm.datasets.cache import SPLITS
 from keras_mm.datasets.cache import cache_file
 from keras_mm.datasets.cache import cached
 from keras_mm.datasets.cache import check_cache_dir
+from keras_mm.datasets.cache import split_sizes
 from keras_mm.datasets.scene_drawing import Image
 from keras_mm.datasets.scene_drawing import ImageDraw
 from keras_mm.utils.validation import check_integers
@@ -29,7 +30,6 @@ MIN_IMAGE_SIZE = 32
 # How often each light and each sound is drawn.
 _LIGHT_ODDS = (0.4, 0.3, 0.3)
 _SOUND_ODDS = (0.15, 0.15, 0.1, 0.3, 0.15, 0.15)
-_FRACTIONS = {"train": 0.7, "validation": 0.1}
 _SKY = {"day": (135, 190, 235), "dusk": (235, 150, 90), "night": (20, 25, 60)}
 _LAMP = {"red": (255, 40, 30), "amber": (255, 170, 20), "green": (40, 235, 80)}
 _DESIGN = repr((ACTIONS, LIGHTS, SOUNDS, _LIGHT_ODDS, _SOUND_ODDS, 1))
@@ -139,15 +139,7 @@ def driving(num_samples=3000, image_size=64, seed=0, cache_dir=None):
     path = cache_file(cache_dir, "driving", name, _DESIGN)
 
     def build():
-        num_train = int(round(num_samples * _FRACTIONS["train"]))
-        num_validation = max(
-            1, int(round(num_samples * _FRACTIONS["validation"]))
-        )
-        sizes = {
-            "train": num_train,
-            "validation": num_validation,
-            "test": num_samples - num_train - num_validation,
-        }
+        sizes = split_sizes(num_samples)
         return {
             split: _split(
                 sizes[split],

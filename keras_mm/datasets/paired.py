@@ -6,6 +6,7 @@ import numpy as np
 
 from keras_mm.datasets.cache import cached
 from keras_mm.datasets.cache import check_cache_dir
+from keras_mm.datasets.cache import split_sizes
 from keras_mm.datasets.scenes import COLOURS
 from keras_mm.datasets.scenes import HELD_OUT
 from keras_mm.datasets.scenes import MIN_IMAGE_SIZE
@@ -24,7 +25,6 @@ from keras_mm.datasets.spoken import choice
 from keras_mm.datasets.spoken import fill
 from keras_mm.datasets.spoken import sentence_slots
 from keras_mm.datasets.spoken import speak
-from keras_mm.datasets.spoken import split_sizes
 from keras_mm.utils.validation import check_integers
 
 LABELS = ("mismatch", "match")

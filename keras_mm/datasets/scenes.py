@@ -4,6 +4,8 @@ import warnings
 
 import numpy as np
 
+from keras_mm.datasets.cache import SPLITS
+from keras_mm.datasets.cache import split_sizes
 from keras_mm.datasets.scene_drawing import COLUMNS
 from keras_mm.datasets.scene_drawing import ROWS
 from keras_mm.datasets.scene_drawing import Image
@@ -34,7 +36,7 @@ HELD_OUT = {
         ("purple", "cross"),
     ),
 }
-SPLITS = ("train", "validation", "test")
+
 MIN_NUM_SAMPLES = 30
 MIN_IMAGE_SIZE = 24
 
@@ -48,7 +50,6 @@ _WHERE = {
 _NUMBERS = ("one", "two", "three")
 _PLURALS = {shape: shape + "s" for shape in SHAPES}
 _PLURALS["cross"] = "crosses"
-_FRACTIONS = {"train": 0.7, "validation": 0.1}
 
 
 def scenes(num_samples=2000, image_size=64, seed=0, words=True):
@@ -156,13 +157,7 @@ def scenes(num_samples=2000, image_size=64, seed=0, words=True):
             stacklevel=2,
         )
         words = False
-    num_train = int(round(num_samples * _FRACTIONS["train"]))
-    num_validation = max(1, int(round(num_samples * _FRACTIONS["validation"])))
-    sizes = {
-        "train": num_train,
-        "validation": num_validation,
-        "test": num_samples - num_train - num_validation,
-    }
+    sizes = split_sizes(num_samples)
     rng = np.random.default_rng(seed)
     grid = np.arange(image_size, dtype="float32") + 0.5
     return {

@@ -7,6 +7,7 @@ from keras_mm.datasets.cache import SPLITS
 from keras_mm.datasets.cache import cache_file
 from keras_mm.datasets.cache import cached
 from keras_mm.datasets.cache import check_cache_dir
+from keras_mm.datasets.cache import split_sizes
 from keras_mm.datasets.espeak import check_espeak
 from keras_mm.datasets.espeak import synthesise_all
 from keras_mm.datasets.flite import VOICE_F0
@@ -58,7 +59,6 @@ SNR_SPREAD_DB = 5
 # `max_duration=4.0`, the default.
 MAX_SECONDS = 4.0
 
-_FRACTIONS = {"train": 0.7, "validation": 0.1}
 _SPEED = (130, 190)  # words per minute
 _PITCH = (30, 70)  # 0-99
 _WORD_GAP = (0, 5)  # tens of milliseconds
@@ -427,16 +427,6 @@ def fill(template, slots):
     shape = slots["shape"]
     plural = shape + ("es" if shape.endswith("s") else "s")
     return template.format(plural=plural, **slots)
-
-
-def split_sizes(num_samples):
-    num_train = int(round(num_samples * _FRACTIONS["train"]))
-    num_validation = max(1, int(round(num_samples * _FRACTIONS["validation"])))
-    return {
-        "train": num_train,
-        "validation": num_validation,
-        "test": num_samples - num_train - num_validation,
-    }
 
 
 def _pools(split, engines, held_out_engine):
