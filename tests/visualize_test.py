@@ -176,3 +176,60 @@ class SpeechPlotsTest(TestCase):
             visualize.ctc_alignment(model, audio, index=2)
         with pytest.raises(ValueError, match="SpeechRecognizer"):
             visualize.ctc_alignment(keras.Sequential(), audio)
+
+    def test_image_audio_attention(self):
+        model = keras_mm.build_classifier(
+            {
+                "images": keras_mm.encoders.image(
+                    "cnn_small", image_shape=(32, 32, 3)
+                ),
+                "audio": keras_mm.encoders.audio(
+                    sample_rate=8000, max_duration=0.5
+                ),
+            },
+            num_classes=2,
+            fusion="cross_attention",
+            hidden_dim=8,
+            class_names=["go", "stop"],
+        )
+        rng = np.random.default_rng(0)
+        x = {
+            "images": rng.integers(0, 256, (2, 32, 32, 3)).astype("uint8"),
+            # The second clip is shorter than the encoder's 0.5 s.
+            "audio": [
+                rng.normal(0, 0.1, 4000).astype("float32"),
+                rng.normal(0, 0.1, 3000).astype("float32"),
+            ],
+        }
+        path = os.path.join(self.get_temp_dir(), "fused.png")
+        figure = visualize.image_audio_attention(model, x, index=1, path=path)
+        left, right, twin = figure.axes
+        probabilities = model.predict(
+            {"images": x["images"][1:], "audio": x["audio"][1:]}, verbose=0
+        )[0]
+        name = ["go", "stop"][int(probabilities.argmax())]
+        self.assertEqual(
+            figure._suptitle.get_text(),
+            f"predicted: {name} ({probabilities.max():.2f})",
+        )
+        # The image under a 2 x 2 grid of image tokens ...
+        self.assertEqual(left.images[1].get_array().shape, (2, 2))
+        scores = visualize.attention_scores(model, x)
+        expected = scores["audio->images"][1].mean(axis=(0, 1))
+        self.assertAllClose(
+            left.images[1].get_array().ravel(), expected, atol=1e-6
+        )
+        # ... and the spectrogram of the 3000 samples, under one attention
+        # value per sound token.
+        frames = 1 + (3000 - 200) // 80  # 25 ms frames every 10 ms.
+        self.assertEqual(right.images[0].get_array().shape[1], frames)
+        (line,) = twin.lines
+        self.assertAllClose(
+            line.get_ydata(), scores["images->audio"][1].mean(axis=(0, 1))
+        )
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        with pytest.raises(ValueError, match="index=2"):
+            visualize.image_audio_attention(model, x, index=2)
+        with pytest.raises(ValueError, match=r"holding 'images' and 'sound'"):
+            visualize.image_audio_attention(model, x, audio="sound")

@@ -1,10 +1,12 @@
-"""Waveforms, their spectrograms, and what a speech recognizer hears."""
+"""Waveforms, their spectrograms, what a speech recognizer hears, and
+how a fused model's image and sound attend to each other."""
 
 import keras
 import numpy as np
 
 from keras_mm.data.audio_io import read_waveforms
 from keras_mm.layers.audio_features import AudioFeatures
+from keras_mm.visualize.attention import attention_scores
 from keras_mm.visualize.plotting import load_pyplot
 
 
@@ -168,3 +170,133 @@ def ctc_alignment(recognizer, audio, index=0, max_classes=None, path=None):
         figure.savefig(path, dpi=100)
     pyplot.close(figure)
     return figure
+
+
+def image_audio_attention(
+    model, x, index=0, images="images", audio="audio", path=None
+):
+    """Draws how a fused model's image and sound attend to each other.
+
+    Left: the image, under where the sound looks in it (the `audio ->
+    images` attention, averaged over heads and sound tokens). Right: the
+    clip's log-mel spectrogram, and over it when the image listens (the
+    `images -> audio` attention, averaged over heads and image tokens, one
+    value per sound token). The title gives the predicted class and its
+    probability, named by the model's `class_names` when it has them.
+
+    Args:
+        model: a model from `keras_mm.build_classifier(...,
+            fusion="cross_attention")` with an image and an audio input.
+        x: dict of raw inputs (as for `predict`); only row `index` is used.
+        index: int. The example to draw. Defaults to `0`.
+        images: str. The image input's key. Defaults to `"images"`.
+        audio: str. The audio input's key. Defaults to `"audio"`.
+        path: str or `None`. Where to save the figure as PNG.
+
+    Returns:
+        A `matplotlib.figure.Figure` with two panels; the attention over
+        time has its own axis, the figure's third.
+
+    Examples:
+    >>> model = keras_mm.build_classifier(
+    ...     {"images": keras_mm.encoders.image("cnn_small",
+    ...                                        image_shape=(32, 32, 3)),
+    ...      "audio": keras_mm.encoders.audio(sample_rate=8000,
+    ...                                       max_duration=0.5)},
+    ...     num_classes=2, fusion="cross_attention", hidden_dim=8)
+    >>> x = {"images": np.zeros((1, 32, 32, 3), "uint8"),
+    ...      "audio": [np.zeros(4000, "float32")]}
+    >>> figure = keras_mm.visualize.image_audio_attention(model, x)
+    >>> [axis.get_xlabel() for axis in figure.axes[:2]]
+    ['where the sound looks', 'seconds']
+    """
+    if not isinstance(x, dict) or images not in x or audio not in x:
+        raise ValueError(
+            f"`x` must be a dict of raw inputs holding '{images}' and "
+            f"'{audio}'. Received: "
+            + (f"keys {sorted(x)}" if isinstance(x, dict) else type(x).__name__)
+        )
+    rows = len(x[images])
+    if not isinstance(index, int) or not 0 <= index < rows:
+        raise ValueError(
+            f"`index` must be an int in [0, {rows}). Received: index={index!r}"
+        )
+    one = {name: values[index : index + 1] for name, values in x.items()}
+    scores = attention_scores(model, one)
+    looks, listens = f"{audio}->{images}", f"{images}->{audio}"
+    if looks not in scores or listens not in scores:
+        raise ValueError(
+            f"The model has no attention between '{images}' and '{audio}'. "
+            f"It has: {sorted(scores)}"
+        )
+    where = np.asarray(scores[looks][0]).mean(axis=(0, 1))  # (image tokens,)
+    when = np.asarray(scores[listens][0]).mean(axis=(0, 1))  # (sound tokens,)
+    side = int(round(np.sqrt(where.shape[-1])))
+    if side * side != where.shape[-1]:
+        raise ValueError(
+            f"'{images}' has {where.shape[-1]} tokens, not a square grid, "
+            "so they cannot be laid over the image."
+        )
+    sample_rate, num_samples = _audio_input(model, audio)
+    clip = _check_waveform(np.asarray(one[audio][0]), sample_rate)
+    clip = clip[:num_samples]
+    probabilities = np.asarray(model.predict(one, verbose=0))[0]
+    predicted = int(probabilities.argmax())
+    names = getattr(model, "class_names", None)
+    label = names[predicted] if names else f"class {predicted}"
+
+    pyplot = load_pyplot()
+    figure, (left, right) = pyplot.subplots(
+        1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1, 2.2]}
+    )
+    image = np.asarray(one[images][0])
+    if image.dtype != "uint8":
+        image = np.clip(image, 0, 255).astype("uint8")
+    height, width = image.shape[:2]
+    left.imshow(image)
+    left.imshow(
+        where.reshape(side, side),
+        cmap="magma",
+        alpha=0.5,
+        extent=(0, width, height, 0),
+        interpolation="bilinear",
+    )
+    left.set_xticks([])
+    left.set_yticks([])
+    left.set_xlabel("where the sound looks")
+    features = _log_mel(clip, sample_rate, 64)
+    seconds = 0.010 * len(features)
+    right.imshow(
+        features.T,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=(0, seconds, 0, 64),
+    )
+    right.set_ylabel("mel band")
+    right.set_xlabel("seconds")
+    # The sound tokens span the encoder's whole input, `max_duration`.
+    times = (np.arange(len(when)) + 0.5) * num_samples / len(when)
+    times /= sample_rate
+    twin = right.twinx()
+    twin.plot(times, when, color="cyan", linewidth=2)
+    twin.set_ylim(0, max(float(when.max()) * 1.1, 1e-6))
+    twin.set_ylabel("attention of the image", color="cyan")
+    figure.suptitle(f"predicted: {label} ({probabilities[predicted]:.2f})")
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return figure
+
+
+def _audio_input(model, key):
+    """The sample rate and the length in samples of audio input `key`."""
+    preprocessors = getattr(model.preprocessor, "preprocessors", {})
+    preprocessor = preprocessors.get(key)
+    if not hasattr(preprocessor, "num_samples"):
+        raise ValueError(
+            f"The model's '{key}' input is not audio: it has no audio "
+            f"preprocessor. Received preprocessors: {sorted(preprocessors)}"
+        )
+    return preprocessor.sample_rate, preprocessor.num_samples
