@@ -72,6 +72,11 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         assert "Spoken against written, unseen voices: accuracy" in text
         assert "characters outside the vocabulary" in text
         assert "wrap it in a list" in text
+    if "driving" in path:
+        # Scenes, training curves, the scene and its sound's attention.
+        assert images == 3
+        assert "Held-out accuracy" in text
+        assert "siren approaching" in text
     if "fusion_classifier" in path:
         assert "Held-out accuracy" in text
         assert "UnfreezeEncoders: learning-rate multiplier" in text
