@@ -99,3 +99,32 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         assert "saved_model: " in text  # The export command.
         assert "float32 labels agree with Keras: True" in text
         assert "tflite: " in text
+
+
+def uses_espeak(path):
+    with open(path) as file:
+        return "espeak-ng" in file.read()
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize(
+    "path", [p for p in NOTEBOOKS if uses_espeak(p)], ids=os.path.basename
+)
+def test_missing_espeak_fails_loudly(path, monkeypatch):
+    # The install cell tries to install espeak-ng; where that fails too, it
+    # stops the notebook with the install line rather than failing later,
+    # deep in the data.
+    notebook = nbformat.read(path, as_version=4)
+    (cell,) = [
+        c
+        for c in notebook.cells
+        if c.cell_type == "code" and "shutil.which" in c.source
+    ]
+    tried = []
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.setattr(
+        "subprocess.run", lambda command, **kwargs: tried.append(command)
+    )
+    with pytest.raises(RuntimeError, match=r"`apt-get install espeak-ng`"):
+        exec(cell.source, {})  # noqa: S102
+    assert tried and tried[0][:2] == ["apt-get", "install"]
