@@ -77,6 +77,12 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         assert images == 3
         assert "Held-out accuracy" in text
         assert "siren approaching" in text
+    if "medical" in path:
+        # Scans, training curves, the generated report's attention.
+        assert images == 3
+        assert "Held-out macro-F1" in text
+        assert "Held-out BLEU-4" in text
+        assert "report: " in text  # The real retina image.
     if "fusion_classifier" in path:
         assert "Held-out accuracy" in text
         assert "UnfreezeEncoders: learning-rate multiplier" in text
