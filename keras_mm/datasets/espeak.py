@@ -40,13 +40,14 @@ def render(plan):
     sample_rate = plan["sample_rate"]
     speed, silences = plan["speed"], plan["silences"]
     limit = plan.get("max_seconds")
-    speaker = synthesise
+    speaker, options = synthesise, {}
     if plan.get("engine", "espeak-ng") == "flite":
         speaker = flite_synthesise
+    elif plan.get("ssml"):
+        options["ssml"] = True
     for _ in range(4):
-        speech, rate = speaker(
-            plan["text"], plan["voice"], speed, plan["pitch"], plan["gap"]
-        )
+        spoken = (plan["text"], plan["voice"], speed, plan["pitch"])
+        speech, rate = speaker(*spoken, plan["gap"], **options)
         seconds = len(speech) / rate
         room = plan.get("room", limit)
         if room is None or seconds <= room:
@@ -71,10 +72,15 @@ def render(plan):
     return np.clip(waveform, -1.0, 1.0).astype("float32")
 
 
-def synthesise(text, voice, speed=175, pitch=50, gap=0):
-    """Speaks `text` with espeak-ng; returns float32 samples and the rate."""
+def synthesise(text, voice, speed=175, pitch=50, gap=0, ssml=False):
+    """Speaks `text` with espeak-ng; returns float32 samples and the rate.
+
+    With `ssml=True`, `text` is SSML markup (such as `<prosody>` and
+    `<emphasis>`), which a plan asks for with `"ssml": True`.
+    """
     command = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch)]
-    command += ["-g", str(gap), "--stdout", text]
+    command += ["-g", str(gap), "--stdout"] + (["-m"] if ssml else [])
+    command.append(text)
     result = subprocess.run(command, capture_output=True, check=False)
     if result.returncode != 0 or not result.stdout:
         message = result.stderr.decode(errors="replace").strip()
