@@ -83,6 +83,11 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         assert "Held-out macro-F1" in text
         assert "Held-out BLEU-4" in text
         assert "report: " in text  # The real retina image.
+    if "spoken_sentiment" in path:
+        # A lively and a flat clip, training curves.
+        assert images == 3
+        assert "Held-out accuracy, unheard voices" in text
+        assert "Held-out accuracy from the waveform alone" in text
     if "fusion_classifier" in path:
         assert "Held-out accuracy" in text
         assert "UnfreezeEncoders: learning-rate multiplier" in text
