@@ -3,6 +3,7 @@
 import os
 import re
 import textwrap
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -103,6 +104,28 @@ class ReadmeTest(TestCase):
         )
         self.assertEqual(probabilities.shape, (4, 2))
         self.assertFalse(namespace["encoder"].trainable)
+
+    @pytest.mark.slow
+    def test_applications_example(self):
+        (block,) = [b for b in python_blocks() if '"spoken_sentiment"' in b]
+        # 60 examples a dataset instead of 3000, no progress bars, and the
+        # cache in a temporary directory; nothing else changes.
+        self.assertIn("num_samples=3000", block)
+        self.assertIn("epochs=1)", block)
+        small = block.replace("num_samples=3000", "num_samples=60")
+        small = small.replace("epochs=1)", "epochs=1, verbose=0)")
+        namespace = {}
+        with mock.patch.dict(os.environ, KERAS_MM_CACHE=self.get_temp_dir()):
+            exec(small, namespace)  # noqa: S102
+        # The loop's last model fused the spoken sentiment's audio and text.
+        model, train = namespace["model"], namespace["train"]
+        self.assertEqual(sorted(namespace["inputs"]), ["audio", "text"])
+        probabilities = model.predict(
+            {"audio": train["audio"][:2], "text": train["text"][:2]},
+            verbose=0,
+        )
+        self.assertEqual(probabilities.shape, (2, 3))
+        np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
 
     # Under TensorFlow, where the example exports in this process: exports
     # from JAX through a TensorFlow child process are the contract test's.
