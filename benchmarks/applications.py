@@ -1,13 +1,20 @@
 """The survey's applications: the fused model against each input alone.
 
 For a built-in dataset of `keras_mm.datasets` (`driving`: road scene and
-street sound to the driver's action), trains `keras_mm.build_classifier`
+street sound to the driver's action; `medical`: scan and clinical note to
+findings, multi-label; `spoken_sentiment`: speech and its transcript to
+positive, negative or sarcastic), trains `keras_mm.build_classifier`
 with its default arguments over every input of the dataset, and over each
 input alone, with the encoders of the README's applications example
 (`cnn_small` for images, `keras_mm.encoders.audio` for sound), for
 `--epochs` epochs or `--budget-seconds` of process CPU time, whichever
 ends first, and reports test accuracy (macro-F1 for multi-label data) per
 seed and as mean ± std over the seeds.
+
+With `--reports`, on a dataset with written reports (`medical`), it also
+trains `keras_mm.build_captioner` (defaults, `cnn_small`) from the image
+to the report and scores greedy captions of the test split with BLEU-4
+and CIDEr-D.
 
     KERAS_BACKEND=jax python -m benchmarks.applications \
         --dataset driving --num-samples 3000 --seeds 0,1,2
@@ -23,7 +30,7 @@ import keras_mm
 from benchmarks.fresh_scenes import CpuBudget
 from benchmarks.fresh_scenes import summarize
 
-DATASETS = ("driving",)
+DATASETS = ("driving", "medical", "spoken_sentiment")
 INPUTS = ("images", "audio", "text")
 
 
@@ -92,6 +99,33 @@ def run_one(data, keys, seed, args):
     }
 
 
+def run_reports(data, seed, args):
+    """Trains a captioner from images to reports; returns the result."""
+    keras.utils.set_random_seed(seed)
+    train, test = data["train"], data["test"]
+    model = keras_mm.build_captioner(
+        encoder("images", data),
+        keras_mm.encoders.text_vocabulary(train["reports"]),
+    )
+    budget = CpuBudget(args.budget_seconds)
+    model.fit(
+        {"images": train["images"], "text": train["reports"]},
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        callbacks=[budget],
+        verbose=0,
+    )
+    reports = model.generate(test["images"])
+    references = [[report] for report in test["reports"]]
+    return {
+        "bleu4": keras_mm.metrics.bleu4(reports, references),
+        "cider_d": keras_mm.metrics.cider_d(reports, references),
+        "example": reports[0],
+        "epochs": budget.epochs,
+        "cpu_seconds": round(budget.used, 1),
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="driving", choices=DATASETS)
@@ -109,6 +143,11 @@ def main(argv=None):
         "--fusion", default=None, help="default: build_classifier's own"
     )
     parser.add_argument("--cache-dir", default=None)
+    parser.add_argument(
+        "--reports",
+        action="store_true",
+        help="also train a captioner from images to the data's reports",
+    )
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s]
     print(
@@ -120,11 +159,13 @@ def main(argv=None):
         "| epochs | CPU s |\n|---|---|---|---|---|---|",
         flush=True,
     )
-    results = []
+    results, reports = [], []
     for seed in seeds:
         data = getattr(keras_mm.datasets, args.dataset)(
             num_samples=args.num_samples, seed=seed, cache_dir=args.cache_dir
         )
+        if args.reports and "reports" not in data["train"]:
+            parser.error(f"--reports: {args.dataset} has no reports")
         keys = [key for key in INPUTS if key in data["train"]]
         models = {"fused": keys, **{f"{key} only": [key] for key in keys}}
         for name, model_keys in models.items():
@@ -138,9 +179,29 @@ def main(argv=None):
                 + f" | {result['epochs']} | {result['cpu_seconds']:.0f} |",
                 flush=True,
             )
+        if args.reports:
+            report = run_reports(data, seed, args)
+            report.update(variant=args.dataset, model="reports", seed=seed)
+            reports.append(report)
+            print(
+                f"| reports | {seed} | BLEU-4 {report['bleu4']:.1f}, "
+                f"CIDEr-D {report['cider_d']:.2f} | - | {report['epochs']} "
+                f"| {report['cpu_seconds']:.0f} |  e.g. "
+                f"{report['example']!r}",
+                flush=True,
+            )
     if len(seeds) > 1:
         print("\n" + "\n".join(summarize(results)), flush=True)
-    return results
+    if len(reports) > 1:
+        bleu = np.array([r["bleu4"] for r in reports])
+        cider = np.array([r["cider_d"] for r in reports])
+        print(
+            f"reports: BLEU-4 {bleu.mean():.1f} ± {bleu.std():.1f}, "
+            f"CIDEr-D {cider.mean():.2f} ± {cider.std():.2f} over "
+            f"{len(reports)} seeds",
+            flush=True,
+        )
+    return results + reports
 
 
 if __name__ == "__main__":

@@ -28,6 +28,29 @@ class ApplicationsBenchmarkTest(TestCase):
             self.assertBetween(result["accuracy"], 0.0, 1.0)
             self.assertEqual(result["epochs"], 1)
 
+    @pytest.mark.slow
+    def test_medical_with_reports(self):
+        results = applications.main(
+            ["--dataset", "medical", "--reports", "--num-samples", "30"]
+            + ["--epochs", "1", "--batch-size", "8"]
+            + ["--cache-dir", self.get_temp_dir()]
+        )
+        self.assertEqual(
+            [r["model"] for r in results],
+            ["fused", "images only", "text only", "reports"],
+        )
+        for result in results[:3]:  # Macro-F1 of the multi-label findings.
+            self.assertBetween(result["accuracy"], 0.0, 1.0)
+        report = results[3]
+        self.assertBetween(report["bleu4"], 0.0, 100.0)
+        self.assertGreaterEqual(report["cider_d"], 0.0)
+        self.assertIsInstance(report["example"], str)
+        with self.assertRaises(SystemExit):  # Driving has no reports.
+            applications.main(
+                ["--reports", "--num-samples", "30", "--epochs", "1"]
+                + ["--cache-dir", self.get_temp_dir()]
+            )
+
     def test_score_is_accuracy_or_macro_f1(self):
         probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
         self.assertAllClose(
