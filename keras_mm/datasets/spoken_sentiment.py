@@ -9,6 +9,7 @@ from keras_mm.datasets.cache import check_cache_dir
 from keras_mm.datasets.cache import split_sizes
 from keras_mm.datasets.espeak import check_espeak
 from keras_mm.datasets.espeak import synthesise_all
+from keras_mm.datasets.spoken import ACCENTS
 from keras_mm.utils.validation import check_integers
 
 CLASSES = ("positive", "negative", "sarcastic")
@@ -68,12 +69,6 @@ TEMPLATES = (
 # A neutral word before or after (or none), drawn whatever the class.
 FILLERS = ("", "well {}", "oh {}", "honestly {}", "so {}", "{} today")
 FILLERS += ("{} again",)
-# espeak-ng languages; "en" is British English ("en-gb" would ignore the
-# voice variant in espeak-ng 1.51).
-ACCENTS = tuple(
-    "en en-us en-gb-scotland en-gb-x-rp en-gb-x-gbclan en-gb-x-gbcwmd "
-    "en-029 en-us-nyc".split()
-)
 # espeak-ng voice variants, disjoint between the splits, as in `spoken`,
 # less "Alex" and "aunty", whose pitch hardly moves or moves backwards.
 VARIANTS = {
