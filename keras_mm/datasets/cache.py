@@ -1,5 +1,6 @@
-"""The on-disk cache of the built-in datasets: one `.npz` file a dataset,
-written atomically, read back as it was built; and the splits they share."""
+"""What the built-in datasets share: the on-disk cache (one `.npz` file a
+dataset, written atomically, read back as it was built), the splits, and
+the check of the image size."""
 
 import hashlib
 import os
@@ -7,6 +8,8 @@ import tempfile
 import zipfile
 
 import numpy as np
+
+from keras_mm.utils.validation import check_integers
 
 SPLITS = ("train", "validation", "test")
 _FRACTIONS = {"train": 0.7, "validation": 0.1}
@@ -22,6 +25,20 @@ def split_sizes(num_samples):
         "validation": num_validation,
         "test": num_samples - num_train - num_validation,
     }
+
+
+MAX_IMAGE_SIZE = 512
+
+
+def check_image_size(image_size, minimum):
+    """Raises unless `image_size` is an int from `minimum` to 512."""
+    check_integers(minimum=minimum, image_size=image_size)
+    if image_size > MAX_IMAGE_SIZE:
+        raise ValueError(
+            f"`image_size` must be at most {MAX_IMAGE_SIZE}: an image of "
+            f"{MAX_IMAGE_SIZE} pixels already holds 786 kB, and larger ones "
+            f"are slow to draw and to store. Received: image_size={image_size}"
+        )
 
 
 def check_cache_dir(cache_dir):

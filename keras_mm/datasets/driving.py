@@ -6,6 +6,7 @@ from keras_mm.datasets.cache import SPLITS
 from keras_mm.datasets.cache import cache_file
 from keras_mm.datasets.cache import cached
 from keras_mm.datasets.cache import check_cache_dir
+from keras_mm.datasets.cache import check_image_size
 from keras_mm.datasets.cache import split_sizes
 from keras_mm.datasets.scene_drawing import Image
 from keras_mm.datasets.scene_drawing import ImageDraw
@@ -87,7 +88,7 @@ def driving(num_samples=3000, image_size=64, seed=0, cache_dir=None):
     Args:
         num_samples: int. Examples over all splits, 30 to 200000 (each
             holds 128 kB of audio). Defaults to `3000`.
-        image_size: int. Height and width of the images, at least 32.
+        image_size: int. Height and width of the images, 32 to 512.
             Defaults to `64`.
         seed: int. Non-negative seed. Defaults to `0`.
         cache_dir: str, path-like or `None`. Directory of the cache file.
@@ -131,7 +132,7 @@ def driving(num_samples=3000, image_size=64, seed=0, cache_dir=None):
             "about 26 GB in memory. Received: "
             f"num_samples={num_samples}"
         )
-    check_integers(minimum=MIN_IMAGE_SIZE, image_size=image_size)
+    check_image_size(image_size, MIN_IMAGE_SIZE)
     check_integers(minimum=0, seed=seed)
     check_cache_dir(cache_dir)
     sample_rate = 16000

@@ -7,6 +7,7 @@ from keras_mm.datasets.cache import SPLITS
 from keras_mm.datasets.cache import cache_file
 from keras_mm.datasets.cache import cached
 from keras_mm.datasets.cache import check_cache_dir
+from keras_mm.datasets.cache import check_image_size
 from keras_mm.datasets.cache import split_sizes
 from keras_mm.datasets.scene_drawing import Image
 from keras_mm.datasets.scene_drawing import ImageDraw
@@ -26,7 +27,6 @@ HISTORY = ("none", "smoker", "past tuberculosis", "past cancer")
 MIN_NUM_SAMPLES = 30
 MAX_NUM_SAMPLES = 200_000
 MIN_IMAGE_SIZE = 32
-MAX_IMAGE_SIZE = 512
 # How often each lesion, symptom and history is drawn.
 _LESION_ODDS = (0.2, 0.24, 0.28, 0.28)
 _SYMPTOM_ODDS = (0.1, 0.2, 0.3, 0.25, 0.15)
@@ -166,13 +166,7 @@ def medical(num_samples=3000, image_size=64, seed=0, cache_dir=None):
             "at 64 pixels (10 GB at 128). Received: "
             f"num_samples={num_samples}"
         )
-    check_integers(minimum=MIN_IMAGE_SIZE, image_size=image_size)
-    if image_size > MAX_IMAGE_SIZE:
-        raise ValueError(
-            f"`image_size` must be at most {MAX_IMAGE_SIZE}: each scan of "
-            "512 pixels already holds 786 kB, and larger ones are slow to "
-            f"draw and to store. Received: image_size={image_size}"
-        )
+    check_image_size(image_size, MIN_IMAGE_SIZE)
     check_integers(minimum=0, seed=seed)
     check_cache_dir(cache_dir)
     name = f"medical-n{num_samples}-{image_size}px-seed{seed}"

@@ -100,6 +100,7 @@ class DrivingTest(TestCase):
             ({"num_samples": 10}, "num_samples"),
             ({"num_samples": 10**6}, "at most 200000"),
             ({"image_size": 16}, "image_size"),
+            ({"image_size": 1024}, "at most 512.*image_size=1024"),
             ({"seed": -1}, "seed"),
             ({"cache_dir": 3}, "cache_dir"),
         ):
