@@ -7,6 +7,8 @@ errors, and any exception the command raises.
 
 import argparse
 
+from keras_mm.version import __version__
+
 
 class _Parser(argparse.ArgumentParser):
     """An `ArgumentParser` whose errors are one line (no usage line)."""
@@ -19,6 +21,9 @@ class _Parser(argparse.ArgumentParser):
 def main(argv=None):
     parser = _Parser(
         prog="keras-mm", description="Multimodal deep learning with Keras 3."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"keras-mm {__version__}"
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(

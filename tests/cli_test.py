@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+import keras_mm
 from keras_mm import cli
 from keras_mm import demo
 from keras_mm.datasets.scenes import scenes
@@ -71,6 +72,18 @@ class DemoTest(TestCase):
         self.assertIn("num_samples=10", text)
         self.assertIn("image_size=8", text)
         self.assertIn("--epochs must be at least 1", text)
+
+
+class VersionTest(TestCase):
+    @pytest.mark.backend_independent
+    def test_version_prints_the_package_version(self):
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output), pytest.raises(SystemExit) as e:
+            cli.main(["--version"])
+        self.assertEqual(e.value.code, 0)
+        self.assertEqual(
+            output.getvalue(), f"keras-mm {keras_mm.__version__}\n"
+        )
 
 
 class ErrorTest(TestCase):
