@@ -30,6 +30,17 @@ def split_sizes(num_samples):
 MAX_IMAGE_SIZE = 512
 
 
+def check_num_samples(num_samples, minimum, maximum, why):
+    """Raises unless `num_samples` is an int from `minimum` to `maximum`;
+    `why` says what limits it to `maximum`."""
+    check_integers(minimum=minimum, num_samples=num_samples)
+    if num_samples > maximum:
+        raise ValueError(
+            f"`num_samples` must be at most {maximum}: {why}. Received: "
+            f"num_samples={num_samples}"
+        )
+
+
 def check_image_size(image_size, minimum):
     """Raises unless `image_size` is an int from `minimum` to 512."""
     check_integers(minimum=minimum, image_size=image_size)
@@ -66,8 +77,9 @@ def cache_file(cache_dir, folder, name, design):
 def cached(path, keys, sample_rate, build):
     """Loads the dataset at `path`, else calls `build()` and saves it there.
 
-    Every split of the dataset holds `keys` and `"sample_rate"`; `"audio"`
-    is a list of 1-D arrays, lists hold str, the others are arrays.
+    Every split of the dataset holds `keys`, and `"sample_rate"` unless
+    `sample_rate` is `None` (data without audio); `"audio"` is a list of
+    1-D arrays, lists hold str, the others are arrays.
     """
     if os.path.isfile(path):
         try:
@@ -119,5 +131,7 @@ def _load(path, keys, sample_rate):
                     array = arrays[f"{split}_{key}"]
                     strings = array.dtype.kind == "U"
                     values[key] = array.tolist() if strings else array
-            data[split] = dict(values, sample_rate=sample_rate)
+            if sample_rate is not None:
+                values["sample_rate"] = sample_rate
+            data[split] = values
     return data

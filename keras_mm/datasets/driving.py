@@ -7,6 +7,7 @@ from keras_mm.datasets.cache import cache_file
 from keras_mm.datasets.cache import cached
 from keras_mm.datasets.cache import check_cache_dir
 from keras_mm.datasets.cache import check_image_size
+from keras_mm.datasets.cache import check_num_samples
 from keras_mm.datasets.cache import split_sizes
 from keras_mm.datasets.scene_drawing import Image
 from keras_mm.datasets.scene_drawing import ImageDraw
@@ -124,14 +125,13 @@ def driving(num_samples=3000, image_size=64, seed=0, cache_dir=None):
     """
     if isinstance(seed, np.integer):
         seed = int(seed)
-    check_integers(minimum=MIN_NUM_SAMPLES, num_samples=num_samples)
-    if num_samples > MAX_NUM_SAMPLES:
-        raise ValueError(
-            f"`num_samples` must be at most {MAX_NUM_SAMPLES}: each "
-            "example holds 128 kB of audio, so that many already take "
-            "about 26 GB in memory. Received: "
-            f"num_samples={num_samples}"
-        )
+    check_num_samples(
+        num_samples,
+        MIN_NUM_SAMPLES,
+        MAX_NUM_SAMPLES,
+        "each example holds 128 kB of audio, so that many already take "
+        "about 26 GB in memory",
+    )
     check_image_size(image_size, MIN_IMAGE_SIZE)
     check_integers(minimum=0, seed=seed)
     check_cache_dir(cache_dir)

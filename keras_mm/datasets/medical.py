@@ -8,6 +8,7 @@ from keras_mm.datasets.cache import cache_file
 from keras_mm.datasets.cache import cached
 from keras_mm.datasets.cache import check_cache_dir
 from keras_mm.datasets.cache import check_image_size
+from keras_mm.datasets.cache import check_num_samples
 from keras_mm.datasets.cache import split_sizes
 from keras_mm.datasets.scene_drawing import Image
 from keras_mm.datasets.scene_drawing import ImageDraw
@@ -158,14 +159,13 @@ def medical(num_samples=3000, image_size=64, seed=0, cache_dir=None):
     """
     if isinstance(seed, np.integer):
         seed = int(seed)
-    check_integers(minimum=MIN_NUM_SAMPLES, num_samples=num_samples)
-    if num_samples > MAX_NUM_SAMPLES:
-        raise ValueError(
-            f"`num_samples` must be at most {MAX_NUM_SAMPLES}: the dataset "
-            "is built in memory, and that many scans already take 2.5 GB "
-            "at 64 pixels (10 GB at 128). Received: "
-            f"num_samples={num_samples}"
-        )
+    check_num_samples(
+        num_samples,
+        MIN_NUM_SAMPLES,
+        MAX_NUM_SAMPLES,
+        "the dataset is built in memory, and that many scans already take "
+        "2.5 GB at 64 pixels (10 GB at 128)",
+    )
     check_image_size(image_size, MIN_IMAGE_SIZE)
     check_integers(minimum=0, seed=seed)
     check_cache_dir(cache_dir)
@@ -184,8 +184,6 @@ def medical(num_samples=3000, image_size=64, seed=0, cache_dir=None):
     keys = ("images", "text", "labels", "reports", "lesions", "sides")
     keys += ("zones", "symptoms", "histories", "sexes", "ages")
     data = cached(path, keys, None, build)
-    for split in SPLITS:  # A loaded cache adds an empty sample rate.
-        data[split].pop("sample_rate", None)
     data.update(class_names=FINDINGS, activation="sigmoid")
     return data
 

@@ -6,10 +6,13 @@ from keras_mm.datasets.cache import SPLITS
 from keras_mm.datasets.cache import cache_file
 from keras_mm.datasets.cache import cached
 from keras_mm.datasets.cache import check_cache_dir
+from keras_mm.datasets.cache import check_num_samples
 from keras_mm.datasets.cache import split_sizes
 from keras_mm.datasets.espeak import check_espeak
 from keras_mm.datasets.espeak import synthesise_all
 from keras_mm.datasets.spoken import ACCENTS
+from keras_mm.datasets.spoken import VARIANTS as SPOKEN_VARIANTS
+from keras_mm.datasets.spoken import choice
 from keras_mm.utils.validation import check_integers
 
 CLASSES = ("positive", "negative", "sarcastic")
@@ -69,15 +72,12 @@ TEMPLATES = (
 # A neutral word before or after (or none), drawn whatever the class.
 FILLERS = ("", "well {}", "oh {}", "honestly {}", "so {}", "{} today")
 FILLERS += ("{} again",)
-# espeak-ng voice variants, disjoint between the splits, as in `spoken`,
-# less "Alex" and "aunty", whose pitch hardly moves or moves backwards.
+# espeak-ng voice variants, disjoint between the splits: `spoken`'s, less
+# "Alex" and "aunty", whose pitch hardly moves or moves backwards.
+_UNUSED_VARIANTS = ("Alex", "aunty")
 VARIANTS = {
-    "train": tuple(
-        "m1 m2 m3 m4 f1 f2 f3 klatt klatt2 croak Annie david john linda max "
-        "steph".split()
-    ),
-    "validation": tuple("m5 f4 klatt3 Andy belinda travis".split()),
-    "test": tuple("m6 m7 f5 klatt4 grandma paul victor shelby".split()),
+    split: tuple(v for v in SPOKEN_VARIANTS[split] if v not in _UNUSED_VARIANTS)
+    for split in SPLITS
 }
 VOICES = {
     split: tuple(f"{a}+{v}" for v in VARIANTS[split] for a in ACCENTS)
@@ -236,14 +236,13 @@ def spoken_sentiment(num_samples=3000, seed=0, cache_dir=None):
     """
     if isinstance(seed, np.integer):
         seed = int(seed)
-    check_integers(minimum=MIN_NUM_SAMPLES, num_samples=num_samples)
-    if num_samples > MAX_NUM_SAMPLES:
-        raise ValueError(
-            f"`num_samples` must be at most {MAX_NUM_SAMPLES}: each "
-            "example holds up to 256 kB of audio, so that many already "
-            "take about 26 GB in memory (and over an hour to synthesise). "
-            f"Received: num_samples={num_samples}"
-        )
+    check_num_samples(
+        num_samples,
+        MIN_NUM_SAMPLES,
+        MAX_NUM_SAMPLES,
+        "each example holds up to 256 kB of audio, so that many already "
+        "take about 26 GB in memory (and over an hour to synthesise)",
+    )
     check_integers(minimum=0, seed=seed)
     check_cache_dir(cache_dir)
     name = f"spoken_sentiment-n{num_samples}-seed{seed}"
@@ -316,24 +315,20 @@ spoken_sentiment.SPLITS = SPLITS
 spoken_sentiment.label = attitude
 
 
-def _choice(rng, options):
-    return options[int(rng.integers(len(options)))]
-
-
 def sentence(polarity, rng):
     """Draws a sentence of `polarity`: its words and its polarity word."""
-    template = _choice(rng, TEMPLATES)
+    template = choice(rng, TEMPLATES)
     part = "verb" if "{verb}" in template else "adjective"
-    word = _choice(rng, WORDS[polarity][part])
+    word = choice(rng, WORDS[polarity][part])
     article = "an" if word[0] in "aeio" else "a"  # "a useless"
     text = template.format(
-        thing=_choice(rng, THINGS),
-        any_thing=_choice(rng, THINGS + MASS_THINGS),
-        activity=_choice(rng, ACTIVITIES),
+        thing=choice(rng, THINGS),
+        any_thing=choice(rng, THINGS + MASS_THINGS),
+        activity=choice(rng, ACTIVITIES),
         a=article,
         **{part: word},
     )
-    filler = _choice(rng, FILLERS)
+    filler = choice(rng, FILLERS)
     return (filler.format(text) if filler else text), word
 
 

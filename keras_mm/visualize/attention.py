@@ -109,18 +109,7 @@ def attention_map(
     >>> [axis.get_title() for axis in figure.axes]
     ['all words', 'a', 'blue', 'square']
     """
-    if not isinstance(x, dict) or query not in x or key not in x:
-        raise ValueError(
-            f"`x` must be a dict of raw inputs holding '{query}' and "
-            f"'{key}'. Received: "
-            + (f"keys {sorted(x)}" if isinstance(x, dict) else type(x).__name__)
-        )
-    rows = len(x[key])
-    if not isinstance(index, int) or not 0 <= index < rows:
-        raise ValueError(
-            f"`index` must be an int in [0, {rows}). Received: index={index!r}"
-        )
-    one = {name: values[index : index + 1] for name, values in x.items()}
+    one = one_example(x, index, query, key)
     scores = attention_scores(model, one)
     name = f"{query}->{key}"
     if name not in scores:
@@ -128,12 +117,7 @@ def attention_map(
             f"The model has no '{name}' attention. It has: {sorted(scores)}"
         )
     weights = np.asarray(scores[name][0]).mean(axis=0)  # (queries, keys)
-    side = int(round(np.sqrt(weights.shape[-1])))
-    if side * side != weights.shape[-1]:
-        raise ValueError(
-            f"'{key}' has {weights.shape[-1]} tokens, not a square grid, so "
-            "they cannot be laid over the image."
-        )
+    side = grid_side(weights.shape[-1], key)
     image = np.asarray(one[key][0])
     if weights.shape[0] == 1:
         # One query for the whole input (`fusion="query"`): a panel per
@@ -154,24 +138,60 @@ def attention_map(
     return draw_attention(image, maps, titles, side, path)
 
 
+def one_example(x, index, query, key):
+    """Row `index` of the raw inputs `x`, a dict that must hold `query` and
+    `key`, as a dict of batches of one; or a `ValueError`."""
+    if not isinstance(x, dict) or query not in x or key not in x:
+        raise ValueError(
+            f"`x` must be a dict of raw inputs holding '{query}' and "
+            f"'{key}'. Received: "
+            + (f"keys {sorted(x)}" if isinstance(x, dict) else type(x).__name__)
+        )
+    rows = len(x[key])
+    if not isinstance(index, int) or not 0 <= index < rows:
+        raise ValueError(
+            f"`index` must be an int in [0, {rows}). Received: index={index!r}"
+        )
+    return {name: values[index : index + 1] for name, values in x.items()}
+
+
+def grid_side(num_tokens, key):
+    """The side of the square grid of `num_tokens` image tokens of input
+    `key`; or a `ValueError` when they make no square."""
+    side = int(round(np.sqrt(num_tokens)))
+    if side * side != num_tokens:
+        raise ValueError(
+            f"'{key}' has {num_tokens} tokens, not a square grid, so they "
+            "cannot be laid over the image."
+        )
+    return side
+
+
+def overlay(axis, image, values, side):
+    """Draws `image` on `axis` under `values`, attention over a `(side,
+    side)` grid of image tokens, stretched over it."""
+    image = np.asarray(image)
+    if image.dtype != "uint8":
+        image = np.clip(image, 0, 255).astype("uint8")
+    height, width = image.shape[:2]
+    axis.imshow(image)
+    axis.imshow(
+        values.reshape(side, side),
+        cmap="magma",
+        alpha=0.55,
+        extent=(0, width, height, 0),
+        interpolation="bilinear",
+    )
+
+
 def draw_attention(image, maps, titles, side, path=None):
     """One panel per map: `image` under a `(side, side)` attention grid."""
     pyplot = load_pyplot()
     figure, axes = pyplot.subplots(
         1, len(maps), figsize=(2.2 * len(maps), 2.5), squeeze=False
     )
-    height, width = image.shape[:2]
-    if image.dtype != "uint8":
-        image = np.clip(image, 0, 255).astype("uint8")
     for axis, values, title in zip(axes[0], maps, titles):
-        axis.imshow(image)
-        axis.imshow(
-            values.reshape(side, side),
-            cmap="magma",
-            alpha=0.55,
-            extent=(0, width, height, 0),
-            interpolation="bilinear",
-        )
+        overlay(axis, image, values, side)
         axis.set_title(title)
         axis.axis("off")
     figure.tight_layout()

@@ -7,6 +7,9 @@ import numpy as np
 from keras_mm.data.audio_io import read_waveforms
 from keras_mm.layers.audio_features import AudioFeatures
 from keras_mm.visualize.attention import attention_scores
+from keras_mm.visualize.attention import grid_side
+from keras_mm.visualize.attention import one_example
+from keras_mm.visualize.attention import overlay
 from keras_mm.visualize.plotting import load_pyplot
 
 
@@ -210,18 +213,7 @@ def image_audio_attention(
     >>> [axis.get_xlabel() for axis in figure.axes[:2]]
     ['where the sound looks', 'seconds']
     """
-    if not isinstance(x, dict) or images not in x or audio not in x:
-        raise ValueError(
-            f"`x` must be a dict of raw inputs holding '{images}' and "
-            f"'{audio}'. Received: "
-            + (f"keys {sorted(x)}" if isinstance(x, dict) else type(x).__name__)
-        )
-    rows = len(x[images])
-    if not isinstance(index, int) or not 0 <= index < rows:
-        raise ValueError(
-            f"`index` must be an int in [0, {rows}). Received: index={index!r}"
-        )
-    one = {name: values[index : index + 1] for name, values in x.items()}
+    one = one_example(x, index, images, audio)
     scores = attention_scores(model, one)
     looks, listens = f"{audio}->{images}", f"{images}->{audio}"
     if looks not in scores or listens not in scores:
@@ -231,12 +223,7 @@ def image_audio_attention(
         )
     where = np.asarray(scores[looks][0]).mean(axis=(0, 1))  # (image tokens,)
     when = np.asarray(scores[listens][0]).mean(axis=(0, 1))  # (sound tokens,)
-    side = int(round(np.sqrt(where.shape[-1])))
-    if side * side != where.shape[-1]:
-        raise ValueError(
-            f"'{images}' has {where.shape[-1]} tokens, not a square grid, "
-            "so they cannot be laid over the image."
-        )
+    side = grid_side(where.shape[-1], images)
     sample_rate, num_samples = _audio_input(model, audio)
     clip = _check_waveform(np.asarray(one[audio][0]), sample_rate)
     clip = clip[:num_samples]
@@ -249,18 +236,7 @@ def image_audio_attention(
     figure, (left, right) = pyplot.subplots(
         1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1, 2.2]}
     )
-    image = np.asarray(one[images][0])
-    if image.dtype != "uint8":
-        image = np.clip(image, 0, 255).astype("uint8")
-    height, width = image.shape[:2]
-    left.imshow(image)
-    left.imshow(
-        where.reshape(side, side),
-        cmap="magma",
-        alpha=0.5,
-        extent=(0, width, height, 0),
-        interpolation="bilinear",
-    )
+    overlay(left, one[images][0], where, side)
     left.set_xticks([])
     left.set_yticks([])
     left.set_xlabel("where the sound looks")
