@@ -11,10 +11,12 @@ input alone, with the encoders of the README's applications example
 ends first, and reports test accuracy (macro-F1 for multi-label data) per
 seed and as mean ± std over the seeds.
 
-With `--reports`, on a dataset with written reports (`medical`), it also
-trains `keras_mm.build_captioner` (defaults, `cnn_small`) from the image
-to the report and scores greedy captions of the test split with BLEU-4
-and CIDEr-D.
+With `--reports`, on a dataset with written targets, it also trains
+`keras_mm.build_captioner` (defaults, the same encoders) to write them:
+`medical` reports from the scan, `driving` narrations from the scene and
+its sound (one captioner over both encoders), and, for driving, from each
+input alone. Greedy captions of the test split are scored with BLEU-4,
+CIDEr-D and the share written exactly.
 
     KERAS_BACKEND=jax python -m benchmarks.applications \
         --dataset driving --num-samples 3000 --seeds 0,1,2
@@ -32,6 +34,12 @@ from benchmarks.fresh_scenes import summarize
 
 DATASETS = ("driving", "medical", "spoken_sentiment")
 INPUTS = ("images", "audio", "text")
+# The written targets a captioner learns: the key of the text, and the
+# inputs it is written from.
+WRITTEN = {
+    "medical": ("reports", ("images",)),
+    "driving": ("captions", ("images", "audio")),
+}
 
 
 def encoder(key, data):
@@ -99,28 +107,32 @@ def run_one(data, keys, seed, args):
     }
 
 
-def run_reports(data, seed, args):
-    """Trains a captioner from images to reports; returns the result."""
+def run_reports(data, keys, target, seed, args):
+    """Trains a captioner from `keys` to the texts under `target`; returns
+    the result."""
     keras.utils.set_random_seed(seed)
     train, test = data["train"], data["test"]
     model = keras_mm.build_captioner(
-        encoder("images", data),
-        keras_mm.encoders.text_vocabulary(train["reports"]),
+        {key: encoder(key, data) for key in keys},
+        keras_mm.encoders.text_vocabulary(train[target]),
     )
     budget = CpuBudget(args.budget_seconds)
     model.fit(
-        {"images": train["images"], "text": train["reports"]},
+        {**{key: train[key] for key in keys}, "text": train[target]},
         epochs=args.epochs,
         batch_size=args.batch_size,
         callbacks=[budget],
         verbose=0,
     )
-    reports = model.generate(test["images"])
-    references = [[report] for report in test["reports"]]
+    written = model.generate({key: test[key] for key in keys})
+    references = [[text] for text in test[target]]
     return {
-        "bleu4": keras_mm.metrics.bleu4(reports, references),
-        "cider_d": keras_mm.metrics.cider_d(reports, references),
-        "example": reports[0],
+        "bleu4": keras_mm.metrics.bleu4(written, references),
+        "cider_d": keras_mm.metrics.cider_d(written, references),
+        "exact": float(
+            np.mean([w == t for w, t in zip(written, test[target])])
+        ),
+        "example": written[0],
         "epochs": budget.epochs,
         "cpu_seconds": round(budget.used, 1),
     }
@@ -146,10 +158,23 @@ def main(argv=None):
     parser.add_argument(
         "--reports",
         action="store_true",
-        help="also train a captioner from images to the data's reports",
+        help="also train a captioner to write the data's reports "
+        "(medical) or narrations (driving)",
+    )
+    parser.add_argument(
+        "--only-reports",
+        action="store_true",
+        help="with --reports: train the captioners only",
     )
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s]
+    if args.only_reports and not args.reports:
+        parser.error("--only-reports needs --reports")
+    if args.reports and args.dataset not in WRITTEN:
+        parser.error(
+            f"--reports: {args.dataset} has no written targets; datasets "
+            f"with them: {sorted(WRITTEN)}"
+        )
     print(
         f"{args.dataset}: {args.num_samples} examples, up to {args.epochs} "
         f"epochs or {args.budget_seconds:g} CPU-s per model, batch "
@@ -164,10 +189,10 @@ def main(argv=None):
         data = getattr(keras_mm.datasets, args.dataset)(
             num_samples=args.num_samples, seed=seed, cache_dir=args.cache_dir
         )
-        if args.reports and "reports" not in data["train"]:
-            parser.error(f"--reports: {args.dataset} has no reports")
         keys = [key for key in INPUTS if key in data["train"]]
         models = {"fused": keys, **{f"{key} only": [key] for key in keys}}
+        if args.reports and args.only_reports:
+            models = {}
         for name, model_keys in models.items():
             result = run_one(data, model_keys, seed, args)
             result.update(variant=args.dataset, model=name, seed=seed)
@@ -180,27 +205,42 @@ def main(argv=None):
                 flush=True,
             )
         if args.reports:
-            report = run_reports(data, seed, args)
-            report.update(variant=args.dataset, model="reports", seed=seed)
-            reports.append(report)
+            target, written_keys = WRITTEN[args.dataset]
+            writers = {target: written_keys}
+            if len(written_keys) > 1:
+                writers.update(
+                    {f"{target}, {key} only": [key] for key in written_keys}
+                )
+            for name, model_keys in writers.items():
+                report = run_reports(data, model_keys, target, seed, args)
+                report.update(variant=args.dataset, model=name, seed=seed)
+                reports.append(report)
+                print(
+                    f"| {name} | {seed} | BLEU-4 {report['bleu4']:.1f}, "
+                    f"CIDEr-D {report['cider_d']:.2f}, exact "
+                    f"{report['exact']:.3f} | - | {report['epochs']} "
+                    f"| {report['cpu_seconds']:.0f} |  e.g. "
+                    f"{report['example']!r}",
+                    flush=True,
+                )
+    if len(seeds) > 1:
+        if results:
+            print("\n" + "\n".join(summarize(results)), flush=True)
+        for name in dict.fromkeys(r["model"] for r in reports):
+            rows = [r for r in reports if r["model"] == name]
+            figures = {
+                key: np.array([r[key] for r in rows])
+                for key in ("bleu4", "cider_d", "exact")
+            }
             print(
-                f"| reports | {seed} | BLEU-4 {report['bleu4']:.1f}, "
-                f"CIDEr-D {report['cider_d']:.2f} | - | {report['epochs']} "
-                f"| {report['cpu_seconds']:.0f} |  e.g. "
-                f"{report['example']!r}",
+                f"{name}: BLEU-4 {figures['bleu4'].mean():.1f} ± "
+                f"{figures['bleu4'].std():.1f}, CIDEr-D "
+                f"{figures['cider_d'].mean():.2f} ± "
+                f"{figures['cider_d'].std():.2f}, exact "
+                f"{figures['exact'].mean():.3f} ± "
+                f"{figures['exact'].std():.3f} over {len(rows)} seeds",
                 flush=True,
             )
-    if len(seeds) > 1:
-        print("\n" + "\n".join(summarize(results)), flush=True)
-    if len(reports) > 1:
-        bleu = np.array([r["bleu4"] for r in reports])
-        cider = np.array([r["cider_d"] for r in reports])
-        print(
-            f"reports: BLEU-4 {bleu.mean():.1f} ± {bleu.std():.1f}, "
-            f"CIDEr-D {cider.mean():.2f} ± {cider.std():.2f} over "
-            f"{len(reports)} seeds",
-            flush=True,
-        )
     return results + reports
 
 

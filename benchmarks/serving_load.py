@@ -125,7 +125,7 @@ def build(task):
             num_layers=1,
         )
         _scramble(model.logits_dense.weights, 3.0, 0)
-        _scramble(model.encoder_projection.weights, 1.0, 0)
+        _scramble(model.encoder_projections["images"].weights, 1.0, 0)
         kernels = [w for w in model.encoder.weights if "kernel" in w.path]
         _scramble(kernels, 0.5, 1)
         return model

@@ -314,7 +314,7 @@ def build_captioner(
     learning_rate=1e-3,
     name="captioner",
 ):
-    """Builds a compiled captioner: images (or speech) to text.
+    """Builds a compiled captioner: images, speech or both to text.
 
     The encoder's tokens go through a projection to `hidden_dim` (and
     optionally `num_encoder_layers` Transformer encoder layers); a
@@ -335,6 +335,11 @@ def build_captioner(
     conv encoder alone sees only a few hundred milliseconds around each
     token.
 
+    Given both, `{"images": image_encoder, "audio": audio_encoder}`, it
+    narrates a scene from its picture and its sound: the decoder attends
+    to the tokens of both (`fit({"images", "audio", "text"})`,
+    `generate({"images", "audio"})`).
+
     The model comes compiled: Adam, cross-entropy from logits averaged over
     the caption tokens that are not padding, and `next_token_accuracy` (the
     share of those tokens predicted exactly).
@@ -342,7 +347,8 @@ def build_captioner(
     Args:
         encoder: `keras_mm.encoders.Encoder` from
             `keras_mm.encoders.image(...)` or `keras_mm.encoders.audio(...)`,
-            or a name or preset accepted by `keras_mm.encoders.image`, such
+            a dict of both keyed by `"images"` and `"audio"`, or a name or
+            preset accepted by `keras_mm.encoders.image`, such
             as `"cnn_small"` or `"resnet_18"`, built with that function's
             default `image_shape` of `(224, 224, 3)` (build the encoder
             yourself for another size).
@@ -388,12 +394,13 @@ def build_captioner(
     """
     if isinstance(encoder, str):
         encoder = image_encoder_from_name(encoder)
-    elif not isinstance(encoder, Encoder):
+    elif not isinstance(encoder, (Encoder, dict)):
         raise ValueError(
             "`encoder` must be a keras_mm.encoders.Encoder (from "
             "`keras_mm.encoders.image(...)` or `keras_mm.encoders.audio"
-            "(...)`) or a name accepted by `keras_mm.encoders.image`, such "
-            f"as 'cnn_small'. Received: {type(encoder).__name__}"
+            "(...)`), a dict of both keyed by 'images' and 'audio', or a "
+            "name accepted by `keras_mm.encoders.image`, such as "
+            f"'cnn_small'. Received: {type(encoder).__name__}"
         )
     model = Captioner(
         encoder,

@@ -12,21 +12,26 @@ from tests.test_case import TestCase
 class ApplicationsBenchmarkTest(TestCase):
     @pytest.mark.slow
     def test_runs_tiny(self):
+        # Driving, with its narrations written from both inputs and each.
         results = applications.main(
             ["--num-samples", "30", "--epochs", "1", "--seeds", "0,1"]
             + ["--batch-size", "8", "--cache-dir", self.get_temp_dir()]
+            + ["--reports"]
         )
+        classifiers = ("fused", "images only", "audio only")
+        writers = ("captions", "captions, images only", "captions, audio only")
         self.assertEqual(
             [(r["model"], r["seed"]) for r in results],
-            [
-                (model, seed)
-                for seed in (0, 1)
-                for model in ("fused", "images only", "audio only")
-            ],
+            [(m, seed) for seed in (0, 1) for m in classifiers]
+            + [(m, seed) for seed in (0, 1) for m in writers],
         )
-        for result in results:
+        for result in results[:6]:
             self.assertBetween(result["accuracy"], 0.0, 1.0)
             self.assertEqual(result["epochs"], 1)
+        for result in results[6:]:
+            self.assertBetween(result["bleu4"], 0.0, 100.0)
+            self.assertBetween(result["exact"], 0.0, 1.0)
+            self.assertIsInstance(result["example"], str)
 
     @pytest.mark.slow
     def test_medical_with_reports(self):
@@ -45,10 +50,10 @@ class ApplicationsBenchmarkTest(TestCase):
         self.assertBetween(report["bleu4"], 0.0, 100.0)
         self.assertGreaterEqual(report["cider_d"], 0.0)
         self.assertIsInstance(report["example"], str)
-        with self.assertRaises(SystemExit):  # Driving has no reports.
+        with self.assertRaises(SystemExit):  # Nothing written to learn.
             applications.main(
-                ["--reports", "--num-samples", "30", "--epochs", "1"]
-                + ["--cache-dir", self.get_temp_dir()]
+                ["--dataset", "spoken_sentiment", "--reports"]
+                + ["--num-samples", "30", "--epochs", "1"]
             )
 
     def test_score_is_accuracy_or_macro_f1(self):

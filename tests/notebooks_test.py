@@ -73,10 +73,12 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         assert "characters outside the vocabulary" in text
         assert "wrap it in a list" in text
     if "driving" in path:
-        # Scenes, training curves, the scene and its sound's attention.
-        assert images == 3
+        # Scenes, training curves, the scene and its sound's attention,
+        # the narration's attention over the scene.
+        assert images == 4
         assert "Held-out accuracy" in text
         assert "siren approaching" in text
+        assert "Held-out narrations" in text
     if "medical" in path:
         # Scans, training curves, the generated report's attention.
         assert images == 3

@@ -91,7 +91,7 @@ class ReadmeTest(TestCase):
         self.assertIn("epochs=2", attention)
         exec(attention.replace("epochs=2", "epochs=1"), namespace)  # noqa: S102
         s2s = namespace["s2s"]
-        self.assertEqual(s2s.modality, "audio")
+        self.assertEqual(s2s.modalities, ("audio",))
         texts = s2s.generate(test["audio"][:4])
         self.assertEqual(len(texts), 4)
         self.assertTrue(all(isinstance(t, str) for t in texts))

@@ -32,8 +32,9 @@ class CaptionPreprocessor(PreprocessingLayer):
     `sequence_length` words and lose their `"[END]"`. Words outside the
     vocabulary map to `"[UNK]"`.
 
-    The captioned input (`"images"`, or `"audio"` for transcription) passes
-    through, or through `input_preprocessor` when one is given (the
+    The captioned inputs (`"images"`, `"audio"` for transcription, or both
+    for a captioner of two encoders) pass through; `"audio"` goes through
+    `input_preprocessor` when one is given (the
     `keras_mm.layers.AudioPreprocessor` of an audio encoder, which adds
     `"audio_padding_mask"`). Inputs that are already tokenised (no
     `"text"`, but `"token_ids"` and `"padding_mask"`) pass through
@@ -44,13 +45,13 @@ class CaptionPreprocessor(PreprocessingLayer):
             "[END]"`, as `keras_mm.encoders.text_vocabulary` returns it.
         sequence_length: int. Decoder length: token ids per caption.
         lowercase: bool. Lower-case captions first. Defaults to `True`.
-        modality: str. The key of the captioned input, `"images"` or
-            `"audio"`. Defaults to `"images"`.
-        input_preprocessor: a preprocessing layer for that input, or
+        modalities: tuple of str. The keys of the captioned inputs, among
+            `"images"` and `"audio"`. Defaults to `("images",)`.
+        input_preprocessor: a preprocessing layer for `"audio"`, or
             `None`. Defaults to `None`.
 
     Call arguments:
-        x: dict with the `modality` key (any array) and `"text"` (strings,
+        x: dict with the `modalities` keys (arrays) and `"text"` (strings,
             shape `(batch,)`).
 
     Returns:
@@ -79,20 +80,24 @@ class CaptionPreprocessor(PreprocessingLayer):
         vocabulary,
         sequence_length,
         lowercase=True,
-        modality="images",
+        modalities=("images",),
         input_preprocessor=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_integers(sequence_length=sequence_length)
-        if modality not in MODALITIES:
+        if isinstance(modalities, str) or not (
+            modalities
+            and set(modalities) <= set(MODALITIES)
+            and len(set(modalities)) == len(modalities)
+        ):
             raise ValueError(
-                f"`modality` must be one of {list(MODALITIES)}. Received: "
-                f"modality={modality!r}"
+                "`modalities` must be a tuple of different keys among "
+                f"{list(MODALITIES)}. Received: modalities={modalities!r}"
             )
         self.sequence_length = sequence_length
         self.lowercase = lowercase
-        self.modality = modality
+        self.modalities = tuple(modalities)
         self.input_preprocessor = input_preprocessor
         self.tokenizer = WordTokenizer(
             vocabulary,
@@ -111,11 +116,11 @@ class CaptionPreprocessor(PreprocessingLayer):
         return self.tokenizer.vocabulary_size
 
     def call(self, x, y=None, sample_weight=None):
-        modality = self.modality
-        if not isinstance(x, dict) or modality not in x:
+        keys = [*self.modalities, "text"]
+        if not isinstance(x, dict) or not set(self.modalities) <= set(x):
             raise ValueError(
-                f"A captioner's inputs must be a dict with keys '{modality}' "
-                f"and 'text' (one caption per input). Received: "
+                f"A captioner's inputs must be a dict with keys {keys} "
+                "(one caption per example). Received: "
                 + (
                     f"keys {sorted(x)}"
                     if isinstance(x, dict)
@@ -128,25 +133,27 @@ class CaptionPreprocessor(PreprocessingLayer):
             raise ValueError(
                 "A captioner's inputs need captions under 'text' to train "
                 "or evaluate on. To caption, call `captioner.generate("
-                f"{modality})`. Received keys: {sorted(x)}"
+                f"inputs)`. Received keys: {sorted(x)}"
             )
         if y is not None:
             raise ValueError(
                 "A captioner makes its labels from the captions in "
                 "x['text']; pass no `y`."
             )
-        unexpected = sorted(set(x) - {modality, "text"})
+        unexpected = sorted(set(x) - set(keys))
         if unexpected:
             raise ValueError(
-                f"A captioner's inputs must have keys '{modality}' and "
-                f"'text'. Received unexpected keys: {unexpected}"
+                f"A captioner's inputs must have keys {keys}. Received "
+                f"unexpected keys: {unexpected}"
             )
         tokens = self.tokenizer.call(x["text"])
         token_ids, mask = tokens["token_ids"], tokens["padding_mask"]
-        if self.input_preprocessor is None:
-            inputs = {modality: x[modality]}
-        else:
-            inputs = dict(self.input_preprocessor(x[modality]))
+        inputs = {}
+        for modality in self.modalities:
+            if modality == "audio" and self.input_preprocessor is not None:
+                inputs.update(self.input_preprocessor(x[modality]))
+            else:
+                inputs[modality] = x[modality]
         inputs["token_ids"] = token_ids[:, :-1]
         inputs["padding_mask"] = mask[:, :-1]
         weights = tf.cast(mask[:, 1:], "float32")
@@ -191,7 +198,7 @@ class CaptionPreprocessor(PreprocessingLayer):
                 "vocabulary": self.vocabulary,
                 "sequence_length": self.sequence_length,
                 "lowercase": self.lowercase,
-                "modality": self.modality,
+                "modalities": list(self.modalities),
                 "input_preprocessor": (
                     None
                     if self.input_preprocessor is None

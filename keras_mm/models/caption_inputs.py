@@ -1,4 +1,4 @@
-"""What a captioner accepts: its encoder, images or audio, and captions.
+"""What a captioner accepts: its encoders, images and audio, and captions.
 
 Each check runs on raw inputs before anything is traced, so a bad input
 fails with a message that says what was received.
@@ -12,6 +12,7 @@ import numpy as np
 from keras_mm.base.input_checks import check_inputs
 from keras_mm.data.audio_io import read_waveforms
 from keras_mm.encoders.encoder import Encoder
+from keras_mm.layers.caption_preprocessor import MODALITIES
 from keras_mm.utils.validation import check_finite
 
 
@@ -29,8 +30,9 @@ def encoder_modality(encoder):
     if not isinstance(encoder, Encoder):
         raise ValueError(
             "`encoder` must be a keras_mm.encoders.Encoder, from "
-            "`keras_mm.encoders.image(...)` or `keras_mm.encoders.audio(...)`."
-            f" Received: {type(encoder).__name__}"
+            "`keras_mm.encoders.image(...)` or `keras_mm.encoders.audio(...)`,"
+            " or a dict of them keyed by 'images' and 'audio'. Received: "
+            f"{type(encoder).__name__}"
         )
     inputs = encoder.input
     if isinstance(inputs, dict):
@@ -44,6 +46,31 @@ def encoder_modality(encoder):
         f"`keras_mm.encoders.audio(...)` does. Received an encoder with "
         f"inputs {inputs}"
     )
+
+
+def caption_encoders(encoder):
+    """`{modality: Encoder}` from one encoder or a dict of them keyed by
+    what each takes, in `MODALITIES` order; or a `ValueError`."""
+    if not isinstance(encoder, dict):
+        return {encoder_modality(encoder): encoder}
+    unknown = sorted(set(encoder) - set(MODALITIES))
+    if not encoder or unknown:
+        raise ValueError(
+            f"A dict of encoders must have keys among {list(MODALITIES)}, "
+            "one encoder per input. Received keys: "
+            f"{sorted(map(str, encoder))}"
+        )
+    encoders = {}
+    for modality in MODALITIES:
+        if modality in encoder:
+            found = encoder_modality(encoder[modality])
+            if found != modality:
+                raise ValueError(
+                    f"encoder['{modality}'] must take {modality}. Received "
+                    f"an encoder that takes {found}."
+                )
+            encoders[modality] = encoder[modality]
+    return encoders
 
 
 def check_images(images, channels):
@@ -84,54 +111,92 @@ def too_long(waveforms, audio):
     ]
 
 
-def read_inputs(inputs, modality, encoder_input, audio, sample_rate=None):
-    """Checked images (an array) or audio (a list of waveforms, files read
-    and resampled), or a `ValueError` that says what was received."""
-    if modality == "images":
-        return check_images(inputs, encoder_input.shape[-1])
-    return read_waveforms(inputs, audio.sample_rate, sample_rate)
-
-
-def encoder_arrays(inputs, audio):
-    """Checked images, or waveforms cropped or padded with their mask
-    (`{"audio", "audio_padding_mask"}`) by `audio`, as NumPy arrays."""
-    if audio is None:
-        return inputs
-    rows = too_long(inputs, audio)
-    if rows:
-        warnings.warn(
-            f"{len(rows)} clips are longer than the encoder's "
-            f"max_duration (rows {rows[:5]}); only their first "
-            "max_duration seconds are captioned.",
-            stacklevel=5,
+def read_inputs(inputs, encoders, audio, sample_rate=None):
+    """Checked inputs of each of `encoders` (`{modality: Encoder}`), as
+    `{modality: images array or list of waveforms}` (audio files read and
+    resampled), or a `ValueError` that says what was received. With one
+    encoder, `inputs` may be its input alone."""
+    modalities = list(encoders)
+    if len(modalities) == 1 and not isinstance(inputs, dict):
+        inputs = {modalities[0]: inputs}
+    if not isinstance(inputs, dict) or set(inputs) != set(modalities):
+        received = (
+            f"keys {sorted(inputs)}"
+            if isinstance(inputs, dict)
+            else type(inputs).__name__
         )
-    return audio(inputs)
+        raise ValueError(
+            f"This captioner takes a dict with keys {modalities}, one "
+            f"entry per example in each. Received: {received}"
+        )
+    read = {}
+    for modality in modalities:
+        if modality == "images":
+            channels = encoders["images"].input.shape[-1]
+            read[modality] = check_images(inputs[modality], channels)
+        else:
+            read[modality] = read_waveforms(
+                inputs[modality], audio.sample_rate, sample_rate
+            )
+    sizes = {modality: len(value) for modality, value in read.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(
+            "The inputs must have one entry per example each, in equal "
+            f"numbers. Received: {sizes}"
+        )
+    return read
 
 
-def check_training_inputs(x, y, modality, model_inputs, read, audio):
-    """Checks raw `{modality, "text"}` for `fit` and `evaluate`; returns
+def num_rows(read):
+    """Examples in inputs from `read_inputs`."""
+    return len(next(iter(read.values())))
+
+
+def encoder_arrays(read, audio):
+    """Inputs from `read_inputs` -> the model's encoder inputs as NumPy
+    arrays: `"images"`, and waveforms cropped or padded with their mask
+    (`"audio"`, `"audio_padding_mask"`) by `audio`."""
+    arrays = {}
+    for modality, value in read.items():
+        if modality != "audio":
+            arrays[modality] = value
+            continue
+        rows = too_long(value, audio)
+        if rows:
+            warnings.warn(
+                f"{len(rows)} clips are longer than the encoder's "
+                f"max_duration (rows {rows[:5]}); only their first "
+                "max_duration seconds are captioned.",
+                stacklevel=5,
+            )
+        arrays.update(audio(value))
+    return arrays
+
+
+def check_training_inputs(x, y, modalities, model_inputs, read, audio):
+    """Checks raw `{*modalities, "text"}` for `fit` and `evaluate`; returns
     `x` with its inputs read by `read` (audio into waveforms), and `y`."""
     _check_no_labels(x, y)
     if x is None or isinstance(x, keras.utils.PyDataset):
         return x, y
     if hasattr(x, "element_spec"):  # A tf.data.Dataset.
         return x, y
+    keys = [*modalities, "text"]
     if not isinstance(x, dict):
         raise ValueError(
-            f"A captioner's inputs must be a dict with keys '{modality}' "
-            f"and 'text' (one caption per input), or a batched "
-            "`tf.data.Dataset` of such dicts. Received: "
-            f"{type(x).__name__}"
+            f"A captioner's inputs must be a dict with keys {keys} (one "
+            "caption per example), or a batched `tf.data.Dataset` of such "
+            f"dicts. Received: {type(x).__name__}"
         )
     if "text" not in x and {"token_ids", "padding_mask"} <= set(x):
         check_inputs(x, model_inputs)
         return x, y
-    if set(x) != {modality, "text"}:
+    if set(x) != set(keys):
         raise ValueError(
-            f"A captioner's inputs must be a dict with keys '{modality}' "
-            f"and 'text'. Received keys: {sorted(x)}"
+            f"A captioner's inputs must be a dict with keys {keys}. "
+            f"Received keys: {sorted(x)}"
         )
-    inputs = read(x[modality])
+    inputs = read({modality: x[modality] for modality in modalities})
     text = x["text"]
     if isinstance(text, (str, bytes)):
         text = [text]
@@ -147,13 +212,18 @@ def check_training_inputs(x, y, modality, model_inputs, read, audio):
             "Captions must be strings. Received non-strings at rows "
             f"{bad[:5]}: {[text[i] for i in bad[:5]]}"
         )
-    if len(text) != len(inputs):
-        raise ValueError(
-            f"There must be one caption per input. Received: "
-            f"{len(inputs)} {modality} and {len(text)} captions."
+    if len(text) != num_rows(inputs):
+        what = (
+            modalities[0]
+            if len(modalities) == 1
+            else (f"({', '.join(modalities)}) examples")
         )
-    if audio is not None:
-        rows = too_long(inputs, audio)
+        raise ValueError(
+            "There must be one caption per input. Received: "
+            f"{num_rows(inputs)} {what} and {len(text)} captions."
+        )
+    if "audio" in inputs:
+        rows = too_long(inputs["audio"], audio)
         if rows:
             raise ValueError(
                 f"{len(rows)} clips are longer than the encoder's "
@@ -162,4 +232,4 @@ def check_training_inputs(x, y, modality, model_inputs, read, audio):
                 "match the cropped audio. Build the audio encoder with "
                 "a larger `max_duration`, or drop those clips."
             )
-    return {modality: inputs, "text": x["text"]}, y
+    return {**inputs, "text": x["text"]}, y

@@ -1,4 +1,5 @@
-"""`keras_mm.models.Captioner`: images or audio to text, cached decoding."""
+"""`keras_mm.models.Captioner`: images, audio or both to text, cached
+decoding."""
 
 import copy
 
@@ -10,9 +11,10 @@ from keras import ops
 from keras_mm.api_export import keras_mm_export
 from keras_mm.layers.caption_preprocessor import CaptionPreprocessor
 from keras_mm.models.beam_sampler import TopOneSampler
+from keras_mm.models.caption_inputs import caption_encoders
 from keras_mm.models.caption_inputs import check_training_inputs
 from keras_mm.models.caption_inputs import encoder_arrays
-from keras_mm.models.caption_inputs import encoder_modality
+from keras_mm.models.caption_inputs import num_rows
 from keras_mm.models.caption_inputs import read_inputs
 from keras_mm.models.generation import check_generate_options
 from keras_mm.models.generation import decode_with_cache
@@ -31,11 +33,16 @@ from keras_mm.utils.validation import check_rate
 
 @keras_mm_export
 class Captioner(Task):
-    """A captioner: an image or audio encoder and a Transformer decoder.
+    """A captioner: an image or audio encoder (or both) and a Transformer
+    decoder.
 
-    The encoder's tokens (`sequence_output`) are projected to `hidden_dim`,
-    given learned positions (when their number is fixed), and optionally
-    refined by `num_encoder_layers` Transformer encoder layers. A decoder of
+    The encoder's tokens (`sequence_output`) are projected to `hidden_dim`
+    and given learned positions (when their number is fixed). With two
+    encoders (`{"images": ..., "audio": ...}`), each one's tokens are
+    projected and placed on their own, then laid side by side, image
+    tokens first, so that the decoder attends to both at once. The tokens
+    are optionally refined by `num_encoder_layers` Transformer encoder
+    layers. A decoder of
     `num_layers` `keras_hub.layers.TransformerDecoder` layers reads the
     caption so far (token and learned position embeddings) with causal
     self-attention and cross-attends to the encoder tokens; a dense layer
@@ -44,10 +51,13 @@ class Captioner(Task):
     With an image encoder (`keras_mm.encoders.image`) it captions images;
     with an audio encoder (`keras_mm.encoders.audio`) it transcribes
     speech word by word: sequence-to-sequence recognition with attention,
-    the counterpart of the CTC `keras_mm.models.SpeechRecognizer`.
+    the counterpart of the CTC `keras_mm.models.SpeechRecognizer`; with
+    both it narrates a scene from its picture and its sound
+    (`keras_mm.datasets.driving`).
 
     Training takes raw inputs: `fit({"images": pixels, "text": captions})`
-    or `fit({"audio": waveforms, "text": transcripts})`, with no `y`. The
+    or `fit({"audio": waveforms, "text": transcripts})` (or all three
+    keys), with no `y`. The
     `preprocessor` (a `keras_mm.layers.CaptionPreprocessor`) runs in
     `tf.data` on every backend and makes teacher forcing: the model reads
     `"[START]"` and the caption, and learns to predict the caption and
@@ -63,7 +73,7 @@ class Captioner(Task):
     `keras_mm.models.generation`).
 
     Calling the model takes preprocessed tensors: `{"images": (batch,
-    height, width, channels)` (or `"audio": float32 (batch, samples),
+    height, width, channels)` (and/or `"audio": float32 (batch, samples),
     "audio_padding_mask": bool (batch, samples)`), `"token_ids": int32
     (batch, sequence_length), "padding_mask": bool (batch,
     sequence_length)}` and returns float32 logits `(batch, sequence_length,
@@ -77,7 +87,8 @@ class Captioner(Task):
 
     Args:
         encoder: `keras_mm.encoders.Encoder` from `keras_mm.encoders.image`
-            or `keras_mm.encoders.audio`.
+            or `keras_mm.encoders.audio`, or a dict of both keyed by
+            `"images"` and `"audio"`.
         vocabulary: list of str, from `keras_mm.encoders.text_vocabulary`
             (special tokens first).
         sequence_length: int. Decoder length: captions of up to
@@ -122,7 +133,7 @@ class Captioner(Task):
         dtype=None,
         **kwargs,
     ):
-        modality = encoder_modality(encoder)
+        encoders = caption_encoders(encoder)
         if vocabulary is None:
             raise ValueError(
                 "A captioner needs a `vocabulary`, from "
@@ -146,30 +157,36 @@ class Captioner(Task):
             )
 
         # === Layers ===
-        self.encoder = encoder
+        self.encoders = encoders
         self.preprocessor = CaptionPreprocessor(
             vocabulary,
             sequence_length,
-            modality=modality,
+            modalities=tuple(encoders),
             input_preprocessor=(
-                encoder.preprocessor if modality == "audio" else None
+                encoders["audio"].preprocessor if "audio" in encoders else None
             ),
             name="caption_preprocessor",
         )
         vocabulary_size = self.preprocessor.vocabulary_size
-        self.encoder_projection = keras.layers.Dense(
-            hidden_dim, dtype=dtype, name="encoder_projection"
-        )
-        num_encoder_tokens = encoder.output["sequence_output"].shape[1]
-        self.encoder_position_embedding = (
-            keras_hub.layers.PositionEmbedding(
-                num_encoder_tokens,
-                dtype=dtype,
-                name="encoder_position_embedding",
+        self.encoder_projections = {
+            modality: keras.layers.Dense(
+                hidden_dim, dtype=dtype, name=f"{modality}_projection"
             )
-            if num_encoder_tokens
-            else None
-        )
+            for modality in encoders
+        }
+        # Learned positions for the encoders whose token count is fixed.
+        self.encoder_position_embeddings = {
+            modality: keras_hub.layers.PositionEmbedding(
+                num_tokens,
+                dtype=dtype,
+                name=f"{modality}_position_embedding",
+            )
+            for modality, num_tokens in (
+                (m, e.output["sequence_output"].shape[1])
+                for m, e in encoders.items()
+            )
+            if num_tokens
+        }
         self.encoder_layers = [
             keras_hub.layers.TransformerEncoder(
                 intermediate_dim,
@@ -203,10 +220,12 @@ class Captioner(Task):
         )
 
         # === Functional Model ===
-        if modality == "images":
-            inputs = {"images": inputs_like(encoder.input, name="images")}
-        else:
-            inputs = inputs_like(encoder.input)
+        inputs = {}
+        for modality, layer in encoders.items():
+            if modality == "images":
+                inputs["images"] = inputs_like(layer.input, name="images")
+            else:
+                inputs |= inputs_like(layer.input)
         inputs |= {
             "token_ids": keras.Input(
                 (sequence_length,), dtype="int32", name="token_ids"
@@ -215,11 +234,7 @@ class Captioner(Task):
                 (sequence_length,), dtype="bool", name="padding_mask"
             ),
         }
-        tokens, token_mask = self.encode(
-            inputs["images"]
-            if modality == "images"
-            else {key: inputs[key] for key in encoder.input}
-        )
+        tokens, token_mask = self.encode(inputs)
         x = self.token_embedding(inputs["token_ids"])
         for layer in self.decoder_layers:
             x = layer(
@@ -234,7 +249,7 @@ class Captioner(Task):
             self.dtype_policy = dtype
 
         # === Config ===
-        self.modality = modality
+        self.modalities = tuple(encoders)
         self.vocabulary = list(self.preprocessor.vocabulary)
         self.sequence_length = sequence_length
         self.num_layers = num_layers
@@ -246,16 +261,44 @@ class Captioner(Task):
         # Compiled generation functions, kept out of Keras' tracking.
         object.__setattr__(self, "_generate_functions", {})
 
+    @property
+    def encoder(self):
+        """The encoder, or the dict of encoders, the model was built with."""
+        if len(self.encoders) == 1:
+            return next(iter(self.encoders.values()))
+        return dict(self.encoders)
+
     def encode(self, inputs, training=None):
-        """The encoder's inputs (pixels `(batch, height, width, channels)`,
-        or `{"audio", "audio_padding_mask"}`) to the tokens the decoder
-        attends to, `(batch, tokens, hidden_dim)`, and their bool padding
+        """The encoders' inputs (a dict with `"images"` `(batch, height,
+        width, channels)` and/or `"audio"`, `"audio_padding_mask"`; other
+        keys are ignored) to the tokens the decoder attends to, `(batch,
+        tokens, hidden_dim)`, image tokens first, and their bool padding
         mask `(batch, tokens)` (`None` when all tokens are valid)."""
-        outputs = self.encoder(inputs, training=training)
-        mask = outputs.get("padding_mask")
-        x = self.encoder_projection(outputs["sequence_output"])
-        if self.encoder_position_embedding is not None:
-            x = x + self.encoder_position_embedding(x)
+        pieces, masks = [], []
+        for modality, encoder in self.encoders.items():
+            if modality == "images":
+                outputs = encoder(inputs["images"], training=training)
+            else:
+                outputs = encoder(
+                    {key: inputs[key] for key in encoder.input},
+                    training=training,
+                )
+            x = self.encoder_projections[modality](outputs["sequence_output"])
+            if modality in self.encoder_position_embeddings:
+                x = x + self.encoder_position_embeddings[modality](x)
+            pieces.append(x)
+            masks.append(outputs.get("padding_mask"))
+        x = ops.concatenate(pieces, axis=1) if len(pieces) > 1 else pieces[0]
+        if all(mask is None for mask in masks):
+            mask = None
+        else:
+            mask = ops.concatenate(
+                [
+                    ops.ones_like(piece[..., 0], "bool") if m is None else m
+                    for piece, m in zip(pieces, masks)
+                ],
+                axis=1,
+            )
         for layer in self.encoder_layers:
             x = layer(x, padding_mask=mask, training=training)
         return x, mask
@@ -280,19 +323,18 @@ class Captioner(Task):
     def _read_inputs(self, inputs, sample_rate=None):
         return read_inputs(
             inputs,
-            self.modality,
-            self.encoder.input,
+            self.encoders,
             self.preprocessor.input_preprocessor,
             sample_rate,
         )
 
     def _prepare(self, x, y):
-        """Checks raw `{modality, "text"}` before any function is traced;
-        returns `x` with audio read into waveforms, and `y`."""
+        """Checks raw `{*modalities, "text"}` before any function is
+        traced; returns `x` with audio read into waveforms, and `y`."""
         return check_training_inputs(
             x,
             y,
-            self.modality,
+            self.modalities,
             self.input,
             self._read_inputs,
             self.preprocessor.input_preprocessor,
@@ -303,9 +345,19 @@ class Captioner(Task):
         by `_prepare`."""
         return y
 
+    def encoder_inputs(self, inputs, sample_rate=None):
+        """Raw inputs, as `generate` takes them, to the encoders' inputs
+        as NumPy arrays (`"images"`; `"audio"` cropped or padded, with its
+        `"audio_padding_mask"`), as `encode` takes them."""
+        return encoder_arrays(
+            self._read_inputs(inputs, sample_rate),
+            self.preprocessor.input_preprocessor,
+        )
+
     # === Generation ===
     def generate_step(self, inputs, sampler, max_length, num_beams=1):
-        """Encoder inputs -> token ids `(batch, max_length + 1)`,
+        """Encoder inputs (a dict, as `encode` takes) -> token ids
+        `(batch, max_length + 1)`,
         `"[START]"` first: the encoder runs once, then the decoder one
         token at a time with its key/value cache
         (`keras_mm.models.generation.decode_with_cache`)."""
@@ -325,7 +377,7 @@ class Captioner(Task):
         options, max_length = check_generate_options(
             self.sequence_length, batch_size=batch_size, seed=seed, **options
         )
-        if not len(inputs):
+        if not num_rows(inputs):
             return np.zeros((0, max_length + 1), "int32")
         inputs = encoder_arrays(inputs, self.preprocessor.input_preprocessor)
         function, sampler = generate_function(
@@ -348,7 +400,7 @@ class Captioner(Task):
         batch_size=32,
         sample_rate=None,
     ):
-        """Captions images, or transcribes audio.
+        """Captions images, transcribes audio, or narrates both.
 
         Generation stops at `"[END]"` or after `max_length` tokens. The
         captions are lower-cased words joined by single spaces, closing
@@ -374,7 +426,9 @@ class Captioner(Task):
                 float), or a list of such images. Audio: a list of 1-D float
                 waveforms, an array `(batch, samples)` or a list of audio
                 file paths; clips longer than the encoder's `max_duration`
-                are cropped to it, with a warning.
+                are cropped to it, with a warning. A captioner of both
+                takes a dict `{"images": ..., "audio": ...}`, one entry per
+                example in each.
             sampler: str. `"greedy"`, `"top_k"`, `"top_p"` or `"beam"`,
                 or a `keras_hub.samplers.Sampler` instance (whose own
                 options then apply; `num_beams`, `k`, `p`, `temperature`
@@ -425,43 +479,43 @@ class Captioner(Task):
         return self.preprocessor.detokenize(token_ids)
 
     # === Serving ===
-    def _serving_specs(self):
-        if self.modality == "images":
-            shape = self.encoder.input.shape
-            return {"images": image_spec("images", shape, self.encoder)}
-        return {"audio": spec((None, None), "float32", "audio")}
+    def _image_spec(self):
+        encoder = self.encoders["images"]
+        return image_spec("images", encoder.input.shape, encoder)
 
     def serving_signatures(self, raw_inputs=True):
-        """`serving_default`: uint8 pixels (or float32 waveforms) to
+        """`serving_default`: uint8 pixels and/or float32 waveforms to
         `captions`, generated greedily in the graph."""
         sampler = keras_hub.samplers.GreedySampler()
         audio = self.preprocessor.input_preprocessor
+        specs = {}
+        if "images" in self.encoders:
+            specs["images"] = self._image_spec()
+        if "audio" in self.encoders:
+            specs["audio"] = spec((None, None), "float32", "audio")
 
         def serve(inputs):
-            x = inputs[self.modality]
+            x = dict(inputs)
             if audio is not None:
-                x = audio(x)
+                x.update(audio(x["audio"]))
             token_ids = self.generate_step(x, sampler, self.sequence_length)
             return {"captions": self.preprocessor.detokenize(token_ids)}
 
-        return {"serving_default": (serve, self._serving_specs())}
+        return {"serving_default": (serve, specs)}
 
     def litert_signature(self):
-        """Pixels (or waveforms padded with their mask) to `token_ids`,
+        """Pixels and/or waveforms padded with their mask to `token_ids`,
         generated greedily inside the file with the key/value cache."""
         sampler = TopOneSampler()
-        if self.modality == "images":
-            specs = self._serving_specs()
-            inputs = {
-                "images": {
-                    "type": "images",
-                    "shape": list(specs["images"].shape[1:]),
-                }
-            }
-        else:
+        inputs, specs = {}, {}
+        if "images" in self.encoders:
+            specs["images"] = self._image_spec()
+            shape = list(specs["images"].shape[1:])
+            inputs["images"] = {"type": "images", "shape": shape}
+        if "audio" in self.encoders:
             layer = self.preprocessor.input_preprocessor
-            specs = waveform_specs("audio", layer)
-            inputs = {"audio": audio_assets(layer)}
+            specs.update(waveform_specs("audio", layer))
+            inputs["audio"] = audio_assets(layer)
         assets = {
             "kind": "captioner",
             "inputs": inputs,
@@ -469,14 +523,15 @@ class Captioner(Task):
         }
 
         def serve(x):
-            x = x["images"] if self.modality == "images" else x
             token_ids = self.generate_step(x, sampler, self.sequence_length)
             return {"token_ids": ops.cast(token_ids, "int32")}
 
         return assets, specs, serve
 
     def serving_request(self, inputs):
-        return {self.modality: inputs}
+        if len(self.modalities) == 1 and not isinstance(inputs, dict):
+            return {self.modalities[0]: inputs}
+        return super().serving_request(inputs)
 
     def reference_outputs(self, inputs):
         return {"captions": self.generate(inputs)}
@@ -486,7 +541,14 @@ class Captioner(Task):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "encoder": keras.layers.serialize(self.encoder),
+            "encoder": (
+                keras.layers.serialize(self.encoder)
+                if len(self.encoders) == 1
+                else {
+                    modality: keras.layers.serialize(encoder)
+                    for modality, encoder in self.encoders.items()
+                }
+            ),
             "vocabulary": list(self.vocabulary),
             "sequence_length": self.sequence_length,
             "num_layers": self.num_layers,
@@ -503,9 +565,18 @@ class Captioner(Task):
     def from_config(cls, config, custom_objects=None):
         # Deserialising consumes nested dicts: leave the caller's intact.
         config = copy.deepcopy(config)
-        config["encoder"] = keras.layers.deserialize(
-            config["encoder"], custom_objects=custom_objects
-        )
+        encoder = config["encoder"]
+        if "class_name" in encoder:  # One encoder, not a dict of them.
+            config["encoder"] = keras.layers.deserialize(
+                encoder, custom_objects=custom_objects
+            )
+        else:
+            config["encoder"] = {
+                modality: keras.layers.deserialize(
+                    value, custom_objects=custom_objects
+                )
+                for modality, value in encoder.items()
+            }
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)

@@ -235,8 +235,11 @@ def caption_attention_scores(captioner, images, **generate_kwargs):
     decoder computed them in the step that produced it.
 
     Args:
-        captioner: a `keras_mm.models.Captioner`.
-        images: array `(batch, height, width, channels)` of pixels.
+        captioner: a `keras_mm.models.Captioner` with an image encoder.
+        images: array `(batch, height, width, channels)` of pixels; for a
+            captioner of images and audio, the dict it generates from,
+            `{"images": ..., "audio": ...}`, whose scores are kept over
+            the image tokens.
         **generate_kwargs: passed to `Captioner.generate` (`sampler`,
             `max_length`, `num_beams`, ...).
 
@@ -265,18 +268,20 @@ def caption_attention_scores(captioner, images, **generate_kwargs):
             "`keras_mm.build_captioner`. Received: "
             f"{type(captioner).__name__}"
         )
-    if captioner.modality != "images":
+    if "images" not in captioner.modalities:
         raise ValueError(
             "Attention maps are drawn over images: `captioner` must have an "
-            f"image encoder. Received a captioner of {captioner.modality}."
+            "image encoder. Received a captioner of "
+            f"{' and '.join(captioner.modalities)}."
         )
     token_ids = captioner.generate_token_ids(images, **generate_kwargs)
-    images = np.asarray(images)  # Checked by `generate_token_ids`.
+    # Checked by `generate_token_ids`.
+    encoder_inputs = captioner.encoder_inputs(images)
     generated = token_ids[:, 1:]
     length = generated.shape[1]
     # Position `j` reads token `j` ("[START]" first) and predicts word `j`.
     inputs = np.full(
-        (len(images), captioner.sequence_length), PAD_TOKEN_ID, "int32"
+        (len(generated), captioner.sequence_length), PAD_TOKEN_ID, "int32"
     )
     inputs[:, :length] = token_ids[:, :length]
     vocabulary = captioner.vocabulary
@@ -290,17 +295,17 @@ def caption_attention_scores(captioner, images, **generate_kwargs):
     with _recorded_attention(layers) as records:
         captioner(
             {
-                "images": keras.ops.convert_to_tensor(images),
-                "token_ids": keras.ops.convert_to_tensor(inputs),
-                "padding_mask": keras.ops.convert_to_tensor(
-                    np.ones_like(inputs, dtype=bool)
-                ),
+                **encoder_inputs,
+                "token_ids": inputs,
+                "padding_mask": np.ones_like(inputs, dtype=bool),
             },
             training=False,
         )
     scores = [keras.ops.convert_to_numpy(records[i][-1]) for i in records]
     scores = np.stack(scores, axis=1)[:, :, :, :length].astype("float32")
-    return words, scores
+    # Image tokens come first.
+    image_tokens = captioner.encoders["images"].output["sequence_output"]
+    return words, scores[..., : image_tokens.shape[1]]
 
 
 def caption_attention(
@@ -317,7 +322,8 @@ def caption_attention(
     Args:
         captioner: a `keras_mm.models.Captioner`.
         images: array `(batch, height, width, channels)` of pixels; only
-            image `index` is captioned.
+            image `index` is captioned. For a captioner of images and
+            audio, the dict `{"images": ..., "audio": ...}` it captions.
         index: int. The image to draw. Defaults to `0`.
         layer: int. The decoder layer whose cross-attention is drawn.
             Defaults to `-1`, the last.
@@ -339,35 +345,34 @@ def caption_attention(
     >>> figure.axes[0].get_title()
     'all words'
     """
-    images = np.asarray(images)
-    rows = len(images) if images.ndim == 4 else 0
-    if not isinstance(index, int) or not 0 <= index < rows:
-        raise ValueError(
-            f"`index` must be an int in [0, {rows}) for images of shape "
-            f"{images.shape}. Received: index={index!r}"
-        )
+    if isinstance(images, dict):  # A captioner of images and audio.
+        one = one_example(images, index, "images", "images")
+        pixels = np.asarray(one["images"])
+    else:
+        images = np.asarray(images)
+        rows = len(images) if images.ndim == 4 else 0
+        if not isinstance(index, int) or not 0 <= index < rows:
+            raise ValueError(
+                f"`index` must be an int in [0, {rows}) for images of "
+                f"shape {images.shape}. Received: index={index!r}"
+            )
+        one = pixels = images[index : index + 1]
     num_layers = getattr(captioner, "num_layers", 0)
     if not isinstance(layer, int) or not -num_layers <= layer < num_layers:
         raise ValueError(
             f"`layer` must be an int in [{-num_layers}, {num_layers}), a "
             f"decoder layer. Received: layer={layer!r}"
         )
-    one = images[index : index + 1]
     words, scores = caption_attention_scores(captioner, one, **kwargs)
     words = words[0]
     weights = scores[0, layer].mean(axis=0)  # (max_length, tokens)
-    side = int(round(np.sqrt(weights.shape[-1])))
-    if side * side != weights.shape[-1]:
-        raise ValueError(
-            f"The image encoder gives {weights.shape[-1]} tokens, not a "
-            "square grid, so they cannot be laid over the image."
-        )
+    side = grid_side(weights.shape[-1], "images")
     maps = [weights[: max(len(words), 1)].mean(axis=0)]
     titles = ["all words"]
     for i, word in enumerate(words[:max_words]):
         maps.append(weights[i])
         titles.append(word)
-    figure = draw_attention(one[0], maps, titles, side)
+    figure = draw_attention(pixels[0], maps, titles, side)
     figure.suptitle(" ".join(words) or "(empty caption)", fontsize=9)
     figure.tight_layout()
     if path is not None:

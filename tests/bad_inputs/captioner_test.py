@@ -33,7 +33,7 @@ GENERATE = [
     raises("images of different sizes in a list", lambda m: m.generate([IMAGES[0], np.zeros((40, 20, 3), "uint8")]), ValueError, "same shape", "(40, 20, 3)"),
     raises("strings for images", lambda m: m.generate(["a red circle"]), ValueError, "images"),
     raises("None", lambda m: m.generate(None), ValueError, "images", "object"),
-    raises("a dict of inputs", lambda m: m.generate({"images": IMAGES}), ValueError, "images"),
+    raises("a dict of unknown inputs", lambda m: m.generate({"pictures": IMAGES}), ValueError, "images", "pictures"),
     raises("unknown sampler", lambda m: m.generate(IMAGES, sampler="magic"), ValueError, "sampler", "magic"),
     raises("max_length 0", lambda m: m.generate(IMAGES, max_length=0), ValueError, "max_length"),
     raises("max_length over sequence_length", lambda m: m.generate(IMAGES, max_length=99), ValueError, "max_length", "99"),

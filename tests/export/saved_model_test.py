@@ -44,11 +44,12 @@ def scramble_captioner(model):
     """Weights under which an untrained captioner's captions differ from
     image to image."""
     scramble(model.logits_dense)
-    scramble(model.encoder_projection, scale=1.0)
     rng = np.random.default_rng(1)
-    for weight in model.encoder.weights:
-        if "kernel" in weight.path:
-            weight.assign(0.5 * rng.normal(size=weight.shape))
+    for modality, encoder in model.encoders.items():
+        scramble(model.encoder_projections[modality], scale=1.0)
+        for weight in encoder.weights:
+            if "kernel" in weight.path:
+                weight.assign(0.5 * rng.normal(size=weight.shape))
 
 
 def image_captioner():

@@ -115,7 +115,7 @@ class CaptionPreprocessorTest(TestCase):
 
     def test_bad_inputs(self):
         preprocessor = CaptionPreprocessor(VOCAB, sequence_length=3)
-        with pytest.raises(ValueError, match="keys 'images'.*'text'"):
+        with pytest.raises(ValueError, match=r"keys \['images', 'text'\]"):
             preprocessor(["a red circle"])
         with pytest.raises(ValueError, match="generate"):
             preprocessor({"images": images(1)})

@@ -367,3 +367,84 @@ class CaptionerTest(TestCase):
             build_captioner(keras.layers.Dense(2), vocabulary())
         with pytest.raises(ValueError, match="learning_rate=0"):
             tiny_captioner(learning_rate=0)
+
+
+def tone(frequency, seconds, sample_rate=8000):
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    return (0.5 * np.sin(2 * np.pi * frequency * t)).astype("float32")
+
+
+def image_audio_captioner(**kwargs):
+    return build_captioner(
+        {
+            "audio": keras_mm.encoders.audio(
+                sample_rate=8000,
+                max_duration=0.25,
+                num_mel_bins=16,
+                hidden_dim=16,
+            ),
+            "images": keras_mm.encoders.image(
+                "cnn_small", image_shape=(32, 32, 3)
+            ),
+        },
+        keras_mm.encoders.text_vocabulary(
+            ["red low", "red high", "blue low", "blue high"]
+        ),
+        sequence_length=4,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        **kwargs,
+    )
+
+
+class ImageAudioCaptionerTest(TestCase):
+    def test_decoder_attends_to_both_encoders(self):
+        model = image_audio_captioner()
+        self.assertEqual(model.modalities, ("images", "audio"))
+        self.assertEqual(sorted(model.encoder), ["audio", "images"])
+        # Image tokens first, all valid; audio tokens over padding masked.
+        clips = [tone(300, 0.25), tone(300, 0.1)]
+        x = model.encoder_inputs({"images": solid_images()[:2], "audio": clips})
+        tokens, mask = model.encode(x)
+        mask = keras.ops.convert_to_numpy(mask)
+        image_tokens = model.encoders["images"].output["sequence_output"]
+        num_image = image_tokens.shape[1]
+        self.assertEqual(keras.ops.shape(tokens)[1], mask.shape[1])
+        self.assertTrue(mask[:, :num_image].all())
+        self.assertTrue(mask[0, num_image:].all())
+        self.assertFalse(mask[1, num_image:].all())
+
+        # A caption that needs the colour of the image and the pitch of
+        # the sound is learned from both.
+        colours = {"red": (255, 0, 0), "blue": (0, 0, 255)}
+        pitches = {"low": 300.0, "high": 2000.0}
+        captions = [f"{c} {p}" for c in colours for p in pitches] * 4
+        images = np.stack(
+            [
+                np.full((32, 32, 3), colours[c.split()[0]], "uint8")
+                for c in captions
+            ]
+        )
+        audio = [tone(pitches[c.split()[1]], 0.25) for c in captions]
+        model.fit(
+            {"images": images, "audio": audio, "text": captions},
+            epochs=30,
+            batch_size=16,
+            verbose=0,
+        )
+        self.assertEqual(
+            model.generate({"images": images[:4], "audio": audio[:4]}),
+            captions[:4],
+        )
+
+    def test_bad_encoders(self):
+        image = keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3))
+        with pytest.raises(
+            ValueError, match=r"keys among \['images', 'audio'\]"
+        ):
+            build_captioner({"video": image}, vocabulary())
+        with pytest.raises(
+            ValueError, match=r"encoder\['audio'\] must take audio"
+        ):
+            build_captioner({"audio": image}, vocabulary())

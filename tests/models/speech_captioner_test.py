@@ -85,7 +85,7 @@ def uncached_greedy(model, audio, max_length):
 class SpeechCaptionerTest(TestCase):
     def test_fit_evaluate_predict_on_waveforms_and_files(self):
         model = tiny_speech_captioner(num_encoder_layers=1)
-        self.assertEqual(model.modality, "audio")
+        self.assertEqual(model.modalities, ("audio",))
         x = {"audio": tones(), "text": TRANSCRIPTS}
         history = model.fit(x, epochs=2, batch_size=2, verbose=0)
         self.assertTrue(np.all(np.isfinite(history.history["loss"])))
@@ -172,7 +172,7 @@ class SpeechCaptionerTest(TestCase):
             # Loading must restore the optimizer whole (no skipped state).
             warnings.filterwarnings("error", "Skipping variable loading")
             restored = self.run_model_saving_test(model, model_inputs(model))
-        self.assertEqual(restored.modality, "audio")
+        self.assertEqual(restored.modalities, ("audio",))
         self.assertEqual(restored.generate(tones()), texts)
         self.assertEqual(
             Captioner.from_config(model.get_config()).get_config(),
@@ -195,7 +195,7 @@ class SpeechCaptionerTest(TestCase):
             model.generate(tones()[0])
         with pytest.raises(ValueError, match="could not be read.*nope.wav"):
             model.generate(["nope.wav"])
-        with pytest.raises(ValueError, match="keys 'audio' and 'text'"):
+        with pytest.raises(ValueError, match=r"keys \['audio', 'text'\]"):
             model.fit({"images": tones(), "text": TRANSCRIPTS}, verbose=0)
         with pytest.raises(ValueError, match="4 audio and 3 captions"):
             model.fit({"audio": tones(), "text": TRANSCRIPTS[:3]}, verbose=0)

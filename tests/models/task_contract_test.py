@@ -36,6 +36,29 @@ def audio_captioner():
     return model
 
 
+def image_audio_captioner():
+    """A captioner of two encoders: the decoder attends to both."""
+    model = keras_mm.build_captioner(
+        {
+            "images": keras_mm.encoders.image(
+                "cnn_small", image_shape=(32, 32, 3)
+            ),
+            "audio": keras_mm.encoders.audio(
+                sample_rate=SAMPLE_RATE,
+                max_duration=0.5,
+                num_mel_bins=16,
+                hidden_dim=16,
+            ),
+        },
+        keras_mm.encoders.text_vocabulary(CAPTIONS),
+        sequence_length=6,
+        num_layers=1,
+        hidden_dim=16,
+    )
+    scramble_captioner(model)
+    return model
+
+
 def classifier_case():
     x = inputs()
     model = classifier(fusion="cross_attention", allow_missing=["text"])
@@ -100,6 +123,13 @@ def audio_captioner_case():
     return audio_captioner(), audio, fit, {"audio": audio, "text": captions}
 
 
+def image_audio_captioner_case():
+    x = {key: inputs()[key] for key in ("images", "audio")}
+    captions = (CAPTIONS + CAPTIONS)[:4]
+    fit = ({**x, "text": captions},)
+    return image_audio_captioner(), x, fit, {**x, "text": captions}
+
+
 def speech_recognizer_case():
     audio = inputs()["audio"]
     return speech_recognizer(), audio, (audio, ["ab", "ba", "a", "b"]), audio
@@ -132,6 +162,7 @@ CASES = {
     "classifier": classifier_case,
     "image_captioner": image_captioner_case,
     "audio_captioner": audio_captioner_case,
+    "image_audio_captioner": image_audio_captioner_case,
     "speech_recognizer": speech_recognizer_case,
 }
 
@@ -201,6 +232,10 @@ class TaskContractTest(TestCase):
     @pytest.mark.slow
     def test_audio_captioner(self):
         self.run_contract("audio_captioner")
+
+    @pytest.mark.slow
+    def test_image_audio_captioner(self):
+        self.run_contract("image_audio_captioner")
 
     @pytest.mark.slow
     def test_speech_recognizer(self):

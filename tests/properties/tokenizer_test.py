@@ -304,7 +304,7 @@ class CaptionPreprocessorPropertiesTest(TestCase):
             self.preprocessor({"images": images})
         with self.assertRaisesRegex(ValueError, r"unexpected keys: \['tags'\]"):
             self.preprocessor({"images": images, "text": batch, "tags": batch})
-        with self.assertRaisesRegex(ValueError, "keys 'images' and 'text'"):
+        with self.assertRaisesRegex(ValueError, r"keys \['images', 'text'\]"):
             self.preprocessor({"text": batch})
 
 
