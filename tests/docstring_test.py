@@ -11,9 +11,7 @@ import pytest
 import keras_mm
 
 MODULES = sorted(
-    info.name
-    for info in pkgutil.walk_packages(keras_mm.__path__, "keras_mm.")
-    if info.name not in ("keras_mm.cli",)
+    info.name for info in pkgutil.walk_packages(keras_mm.__path__, "keras_mm.")
 )
 
 

@@ -15,7 +15,14 @@ from tests.test_case import TestCase
 pytestmark = pytest.mark.backend_independent
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-SOURCES = ("keras_mm", "pyproject.toml", "setup.cfg", "README.md", "LICENSE")
+SOURCES = (
+    "keras_mm",
+    "keras_mm_cli.py",
+    "pyproject.toml",
+    "setup.cfg",
+    "README.md",
+    "LICENSE",
+)
 
 
 def package_files():
@@ -71,7 +78,8 @@ class WheelTest(TestCase):
             entry_points = wheel.read(f"{info}/entry_points.txt").decode()
         # Every file of the package, in every subpackage, is in the wheel.
         self.assertEqual(package_files() - names, set())
-        self.assertIn("keras-mm = keras_mm.cli:main", entry_points)
+        self.assertIn("keras_mm_cli.py", names)  # The command.
+        self.assertIn("keras-mm = keras_mm_cli:main", entry_points)
         requires = metadata.get_all("Requires-Dist")
         # No unused dependency; the test tools only in the `test` extra.
         self.assertFalse([r for r in requires if r.startswith("tqdm")])

@@ -11,7 +11,7 @@ import keras
 import pytest
 
 import keras_mm
-from keras_mm import cli
+import keras_mm_cli as cli
 from tests.bad_inputs.harness import exits
 from tests.bad_inputs.harness import raises
 from tests.bad_inputs.harness import run_case

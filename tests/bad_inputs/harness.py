@@ -18,7 +18,7 @@ and runs them all with one test:
 folded) and never a TensorFlow, JAX or optree error in its place; `works`
 cases must return an output that `check` accepts; `warns` cases must work
 and warn; `exits` cases (commands:
-`lambda env: keras_mm.cli.main([...])`) must exit with status 2 and write
+`lambda env: keras_mm_cli.main([...])`) must exit with status 2 and write
 one line naming `words` to stderr, without a traceback.
 """
 

@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 import keras_mm
-from keras_mm import cli
+import keras_mm_cli as cli
 from keras_mm.export import child_process
 from keras_mm.export.saved_model import version_path
 from keras_mm.utils.files import write_atomically

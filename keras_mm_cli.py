@@ -3,11 +3,53 @@
 Every error ends the command with exit status 2 and one line on stderr,
 `keras-mm COMMAND: error: MESSAGE`, without a traceback: its arguments'
 errors, and any exception the command raises.
+
+This module lies beside the `keras_mm` package, not in it: importing
+anything of the package imports Keras and TensorFlow first, which takes
+seconds and logs to stderr. `--help`, `--version` and argument errors
+import neither; a command imports them with their start-up logs held back
+(shown only if the import fails).
 """
 
 import argparse
+import contextlib
+import importlib.util
+import os
+import sys
+import tempfile
 
-from keras_mm.version import __version__
+
+def _version():
+    """`keras_mm.version.__version__`, read without importing the
+    package."""
+    spec = importlib.util.find_spec("keras_mm")
+    (folder,) = spec.submodule_search_locations
+    namespace = {}
+    with open(os.path.join(folder, "version.py")) as f:
+        exec(f.read(), namespace)  # noqa: S102 - the package's own file.
+    return namespace["__version__"]
+
+
+@contextlib.contextmanager
+def _quiet_start():
+    """Holds back what the C++ start-up of TensorFlow and JAX writes to
+    stderr (CUDA probes, oneDNN notes) while the libraries are imported;
+    replays it if the import fails."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,7 +65,7 @@ def main(argv=None):
         prog="keras-mm", description="Multimodal deep learning with Keras 3."
     )
     parser.add_argument(
-        "--version", action="version", version=f"keras-mm {__version__}"
+        "--version", action="version", version=f"keras-mm {_version()}"
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
@@ -84,7 +126,8 @@ def _run(parser, args):
     if args.command == "export":
         return _export(parser, args)
     if args.command == "demo":
-        from keras_mm import demo as demo_module
+        with _quiet_start():
+            from keras_mm import demo as demo_module
 
         if args.epochs < 1:
             parser.error(f"--epochs must be at least 1, not {args.epochs}")
@@ -128,12 +171,13 @@ def _export(parser, args):
             "--name must be a model name (no path separator). Received: "
             f"--name {args.name!r}"
         )
-    import keras
+    with _quiet_start():
+        import keras
 
-    import keras_mm
-    from keras_mm.export.saved_model import version_path
-    from keras_mm.utils.files import check_keras_file
-    from keras_mm.utils.files import load_keras_file
+        import keras_mm
+        from keras_mm.export.saved_model import version_path
+        from keras_mm.utils.files import check_keras_file
+        from keras_mm.utils.files import load_keras_file
 
     name = args.name or os.path.splitext(os.path.basename(args.model))[0]
     path = os.path.join(args.root, name)
