@@ -108,8 +108,59 @@ def main(argv=None):
         help="version number (default: the next free one)",
     )
     export.add_argument("--overwrite", action="store_true")
+    train = commands.add_parser(
+        "train",
+        help="train a classifier, captioner or speech recognizer from a "
+        "CSV or Parquet table of file paths and text",
+        description="Trains from a table (CSV, TSV or Parquet): one row per "
+        "example, image and audio columns of file paths (relative ones "
+        "from the table's folder), a text column, and a label column "
+        "(class names, captions or transcripts). Writes model.keras, "
+        "preset/, run.json and metrics.json to --output.",
+    )
+    train.add_argument("--task", required=True, choices=TASKS)
+    train.add_argument("--data", required=True, help="the table file")
+    train.add_argument("--output", required=True, help="a folder")
+    for name in ("image", "text", "audio"):
+        train.add_argument(f"--{name}-column", help=f"the {name} column")
+    train.add_argument("--label-column", default="label")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument(
+        "--image-size", type=int, default=64, help="images are resized to it"
+    )
+    train.add_argument("--overwrite", action="store_true")
+    _backend_argument(train)
+    predict = commands.add_parser(
+        "predict",
+        help="write a trained model's predictions, captions or transcripts "
+        "for a table",
+    )
+    predict.add_argument("model_dir", help="the --output folder of train")
+    predict.add_argument("--data", required=True, help="the table file")
+    predict.add_argument(
+        "--output", help="the CSV to write (default: MODEL_DIR/predictions.csv)"
+    )
+    _backend_argument(predict)
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a trained model on a labelled table",
+    )
+    evaluate.add_argument("model_dir", help="the --output folder of train")
+    evaluate.add_argument("--data", required=True, help="the table file")
+    evaluate.add_argument(
+        "--output",
+        help="the JSON file to write (default: MODEL_DIR/evaluation.json)",
+    )
+    _backend_argument(evaluate)
     args = parser.parse_args(argv)
-    command = {"export": export, "demo": demo}[args.command]
+    command = {
+        "export": export,
+        "demo": demo,
+        "train": train,
+        "predict": predict,
+        "evaluate": evaluate,
+    }[args.command]
     try:
         return _run(command, args)
     except Exception as error:  # One line, whatever the command raised.
@@ -122,7 +173,81 @@ def main(argv=None):
         command.error(message)
 
 
+TASKS = ("classifier", "captioner", "speech")
+BACKENDS = ("jax", "tensorflow")
+
+
+def _backend_argument(parser):
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="the Keras backend (default: KERAS_BACKEND, or Keras' own)",
+    )
+
+
+def _use_backend(parser, backend):
+    """Sets `KERAS_BACKEND` before Keras is imported; an error when Keras
+    already runs another backend (a call from Python)."""
+    if backend is None:
+        return
+    keras = sys.modules.get("keras")
+    if keras is not None and keras.config.backend() != backend:
+        parser.error(
+            f"--backend {backend}: Keras is already running on "
+            f"{keras.config.backend()} in this process"
+        )
+    os.environ["KERAS_BACKEND"] = backend
+
+
+def _tables(parser, args):
+    """`train`, `predict` and `evaluate` (`keras_mm.tables`)."""
+    for flag in ("epochs", "batch_size", "image_size"):
+        value = getattr(args, flag, 1)
+        if value < 1:
+            name = flag.replace("_", "-")
+            parser.error(f"--{name} must be at least 1, not {value}")
+    _use_backend(parser, args.backend)
+    with _quiet_start():
+        from keras_mm import tables
+    if args.command == "train":
+        columns = {
+            "images": args.image_column,
+            "text": args.text_column,
+            "audio": args.audio_column,
+            "label": args.label_column,
+        }
+        results = tables.train(
+            args.task,
+            args.data,
+            args.output,
+            columns,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            image_size=args.image_size,
+            overwrite=args.overwrite,
+        )
+        final = ", ".join(f"{k} {v:.4g}" for k, v in results["final"].items())
+        print(f"Trained on {results['rows']} rows: {final}")
+        print(
+            f"Wrote {args.output}: model.keras, preset/, run.json, metrics.json"
+        )
+    elif args.command == "predict":
+        path = tables.predict(args.model_dir, args.data, args.output)
+        print(f"Wrote {path}")
+    else:
+        results = tables.evaluate(args.model_dir, args.data, args.output)
+        print(
+            ", ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in results.items()
+            )
+        )
+    return 0
+
+
 def _run(parser, args):
+    if args.command in ("train", "predict", "evaluate"):
+        return _tables(parser, args)
     if args.command == "export":
         return _export(parser, args)
     if args.command == "demo":

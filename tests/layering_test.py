@@ -36,7 +36,7 @@ RANKS = {
     "export": 7,
     "demo": 8,
     "__init__": 9,
-    "cli": 10,
+    "tables": 8,
 }
 
 
