@@ -49,7 +49,7 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNNER = os.path.join(ROOT, "keras_mm", "export", "litert_runner.py")
+RUNNER = os.path.join(ROOT, "src", "keras_mm", "export", "litert_runner.py")
 TASKS = ("classifier", "captioner", "speech recognizer")
 FORMATS = ("saved_model", "tflite")
 SERVED_BY = {

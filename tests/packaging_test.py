@@ -16,8 +16,7 @@ pytestmark = pytest.mark.backend_independent
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 SOURCES = (
-    "keras_mm",
-    "keras_mm_cli.py",
+    "src",
     "pyproject.toml",
     "setup.cfg",
     "README.md",
@@ -28,11 +27,15 @@ SOURCES = (
 def package_files():
     """The package's files in the source tree, as paths in a wheel."""
     paths = set()
-    for folder, _, names in os.walk(os.path.join(ROOT, "keras_mm")):
+    for folder, _, names in os.walk(os.path.join(ROOT, "src", "keras_mm")):
         for name in names:
             if not name.endswith((".pyc", ".pyo")):
                 path = os.path.join(folder, name)
-                paths.add(os.path.relpath(path, ROOT).replace(os.sep, "/"))
+                paths.add(
+                    os.path.relpath(path, os.path.join(ROOT, "src")).replace(
+                        os.sep, "/"
+                    )
+                )
     return paths
 
 
@@ -86,3 +89,31 @@ class WheelTest(TestCase):
         (pytest_requirement,) = [r for r in requires if r.startswith("pytest>")]
         self.assertIn('extra == "test"', pytest_requirement)
         self.assertIn("all", metadata.get_all("Provides-Extra"))
+
+
+class LayoutTest(TestCase):
+    def test_a_folder_named_keras_mm_does_not_shadow_the_package(self):
+        # A script run from the parent folder of a clone named `keras_mm`
+        # sees that folder first on `sys.path`; the src layout keeps the
+        # installed package ahead of it as an empty namespace package.
+        folder = self.get_temp_dir()
+        os.makedirs(os.path.join(folder, "keras_mm", "keras_mm"))
+        script = os.path.join(folder, "script.py")
+        with open(script, "w") as f:
+            f.write(
+                "import keras_mm\n"
+                "print(keras_mm.__file__, hasattr(keras_mm, 'encoders'))\n"
+            )
+        result = subprocess.run(
+            [sys.executable, script],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+        path, found = result.stdout.split()
+        self.assertEqual(found, "True")
+        self.assertEqual(
+            os.path.realpath(path), os.path.realpath(keras_mm.__file__)
+        )

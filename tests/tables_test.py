@@ -125,7 +125,9 @@ class TablesTest(TestCase):
             "captioner", "--image-column", "image", "--label-column", "caption"
         )
         self.assertEqual(sorted(scores), ["bleu4", "cider_d", "rows", "task"])
-        self.assertTrue(all(isinstance(c, str) for c in written["predicted_caption"]))
+        self.assertTrue(
+            all(isinstance(c, str) for c in written["predicted_caption"])
+        )
         frame, written, scores = self.round_trip(
             "speech", "--audio-column", "audio", "--label-column", "label"
         )
