@@ -53,6 +53,8 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         for output in cell.get("outputs", [])
     )
     assert "Reloaded model agrees: True" in text
+    if "multi_device" not in path:  # Which lists its simulated devices.
+        assert "| devices: cpu:0" in text  # The backend and accelerator.
     images = sum(
         "image/png" in output.get("data", {})
         for cell in notebook.cells
