@@ -39,32 +39,92 @@ def package_files():
     return paths
 
 
+def build_wheel(test):
+    """Builds the wheel from a copy of what the build reads (so that the
+    build leaves nothing in the working tree); returns its path."""
+    source = os.path.join(test.get_temp_dir(), "source")
+    for name in SOURCES:
+        path = os.path.join(ROOT, name)
+        if os.path.isdir(path):
+            shutil.copytree(
+                path,
+                os.path.join(source, name),
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+        else:
+            os.makedirs(source, exist_ok=True)
+            shutil.copy(path, source)
+    wheels = test.get_temp_dir()
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q"]
+        + ["--no-build-isolation", "--wheel-dir", wheels, source],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (name,) = os.listdir(wheels)
+    return os.path.join(wheels, name)
+
+
+# Run by the wheel's own `python` in a fresh venv, away from the clone:
+# the package, its data and a tiny model.
+SMOKE = """
+import keras_mm
+assert "site-packages" in keras_mm.__file__, keras_mm.__file__
+data = keras_mm.datasets.scenes(num_samples=30, image_size=32, seed=0)
+train = data["train"]
+model = keras_mm.build_classifier(
+    {"images": keras_mm.encoders.image("cnn_small", image_shape=(32, 32, 3))},
+    num_classes=2, hidden_dim=8)
+labels = [i % 2 for i in range(len(train["images"]))]
+model.fit({"images": train["images"]}, labels, epochs=1, verbose=0)
+print("smoke ok", keras_mm.__version__)
+"""
+
+
 class WheelTest(TestCase):
     @pytest.mark.slow
-    def test_wheel_contents(self):
-        # A copy of what the build reads, so that the build leaves nothing
-        # in the working tree.
-        source = os.path.join(self.get_temp_dir(), "source")
-        for name in SOURCES:
-            path = os.path.join(ROOT, name)
-            if os.path.isdir(path):
-                shutil.copytree(
-                    path,
-                    os.path.join(source, name),
-                    ignore=shutil.ignore_patterns("__pycache__"),
-                )
-            else:
-                os.makedirs(source, exist_ok=True)
-                shutil.copy(path, source)
-        wheels = self.get_temp_dir()
+    def test_wheel_installs_in_a_fresh_venv(self):
+        wheel = build_wheel(self)
+        folder = self.get_temp_dir()
+        venv = os.path.join(folder, "venv")
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q"]
-            + ["--no-build-isolation", "--wheel-dir", wheels, source],
-            check=True,
-            capture_output=True,
-            timeout=300,
+            [sys.executable, "-m", "venv", venv], check=True, timeout=120
         )
-        (name,) = os.listdir(wheels)
+        python = os.path.join(venv, "bin", "python")
+        install = subprocess.run(
+            [python, "-m", "pip", "install", "-q", f"{wheel}[jax]"],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        self.assertEqual(install.returncode, 0, install.stderr[-3000:])
+        env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+        env.pop("PYTHONPATH", None)
+        version = subprocess.run(
+            [os.path.join(venv, "bin", "keras-mm"), "--version"],
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            env=env,
+            timeout=60,
+        )
+        self.assertEqual(version.stdout, f"keras-mm {keras_mm.__version__}\n")
+        smoke = subprocess.run(
+            [python, "-c", SMOKE],
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            env=env,
+            timeout=600,
+        )
+        self.assertEqual(smoke.returncode, 0, smoke.stderr[-3000:])
+        self.assertIn(f"smoke ok {keras_mm.__version__}", smoke.stdout)
+
+    @pytest.mark.slow
+    def test_wheel_contents(self):
+        wheel = build_wheel(self)
+        wheels, name = os.path.split(wheel)
         self.assertEqual(
             name, f"keras_mm-{keras_mm.__version__}-py3-none-any.whl"
         )

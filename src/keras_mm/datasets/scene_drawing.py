@@ -2,13 +2,9 @@
 words in Pillow's built-in font, with NumPy masks."""
 
 import numpy as np
-
-try:
-    from PIL import Image
-    from PIL import ImageDraw
-    from PIL import ImageFont
-except ImportError:  # pragma: no cover - Pillow ships with the test setup.
-    Image = None
+from PIL import Image
+from PIL import ImageDraw
+from PIL import ImageFont
 
 # A scene's groups sit in three horizontal or three vertical bands.
 ROWS = ("top", "middle", "bottom")

@@ -1,14 +1,11 @@
 """Rendered 2-D scenes with captions and true / false / unknown statements."""
 
-import warnings
-
 import numpy as np
 
 from keras_mm.datasets.cache import SPLITS
 from keras_mm.datasets.cache import split_sizes
 from keras_mm.datasets.scene_drawing import COLUMNS
 from keras_mm.datasets.scene_drawing import ROWS
-from keras_mm.datasets.scene_drawing import Image
 from keras_mm.datasets.scene_drawing import draw_scene
 from keras_mm.utils.validation import check_integers
 
@@ -150,13 +147,6 @@ def scenes(num_samples=2000, image_size=64, seed=0, words=True):
     check_integers(minimum=0, seed=seed)
     if not isinstance(words, bool):
         raise ValueError(f"`words` must be a bool. Received: words={words!r}")
-    if words and Image is None:  # pragma: no cover
-        warnings.warn(
-            "Pillow is not installed, so `scenes` renders no words and "
-            "uses no word statements. Install Pillow to get them.",
-            stacklevel=2,
-        )
-        words = False
     sizes = split_sizes(num_samples)
     rng = np.random.default_rng(seed)
     grid = np.arange(image_size, dtype="float32") + 0.5
