@@ -517,7 +517,7 @@ PREPROCESSING_CASES = [
         lambda: {
             "vocabulary": VOCAB,
             "sequence_length": 4,
-            "modality": "audio",
+            "modalities": ("audio",),
             "input_preprocessor": layers.AudioPreprocessor(100, 0.5),
         },
         lambda: {
