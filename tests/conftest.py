@@ -1,3 +1,4 @@
+import gc
 import json
 import os
 
@@ -76,3 +77,12 @@ def file_durations(backend):
         return {}
     with open(path) as file:
         return json.load(file).get(backend, {})
+
+
+def pytest_collection_finish(session):
+    # Every test clears the Keras session, which runs a full garbage
+    # collection: over the ~500,000 objects of TensorFlow, JAX and
+    # KerasHub that took up to a second a test. Imported by now, they
+    # live as long as the process: frozen, collections skip them.
+    gc.collect()
+    gc.freeze()
