@@ -80,9 +80,8 @@ def file_durations(backend):
 
 
 def pytest_collection_finish(session):
-    # Every test clears the Keras session, which runs a full garbage
-    # collection: over the ~500,000 objects of TensorFlow, JAX and
-    # KerasHub that took up to a second a test. Imported by now, they
-    # live as long as the process: frozen, collections skip them.
+    # Imported by now, TensorFlow, JAX and KerasHub (~500,000 objects) live
+    # as long as the process: frozen, garbage collections skip them (see
+    # `tests.test_case.collect_garbage`).
     gc.collect()
     gc.freeze()

@@ -1,5 +1,6 @@
 """Shared test helpers, modelled on KerasHub's and Keras' `TestCase`."""
 
+import gc
 import json
 import os
 import subprocess
@@ -43,6 +44,30 @@ print(model.__class__.__name__)
 """
 
 
+# Tests since the last collection that scanned the whole heap.
+_since_full_collection = 0
+
+
+def collect_garbage(full_every=50):
+    """Frees the garbage of the tests before, in time proportional to what
+    they left rather than to the whole heap.
+
+    Each collection is followed by `gc.freeze()`, so the next one scans
+    only the objects made since: a full collection over everything that
+    TensorFlow, JAX and earlier tests keep (caches, compiled functions)
+    took over a second, for every test. Cyclic garbage among frozen
+    objects (a cached model dropped later) waits for the full collection
+    that every `full_every`-th call makes.
+    """
+    global _since_full_collection
+    _since_full_collection += 1
+    if _since_full_collection >= full_every:
+        _since_full_collection = 0
+        gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def _as_dict(x):
     return dict(x) if isinstance(x, dict) else {"__single__": np.asarray(x)}
 
@@ -57,7 +82,8 @@ class TestCase(parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.config.set_dtype_policy("float32")
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
+        collect_garbage()
         keras.utils.set_random_seed(0)
 
     def get_temp_dir(self):
