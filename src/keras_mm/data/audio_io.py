@@ -6,7 +6,6 @@ import re
 
 import keras
 import numpy as np
-import scipy.signal
 
 from keras_mm.utils.tf_utils import require_tensorflow
 from keras_mm.utils.tf_utils import tf
@@ -44,6 +43,8 @@ def resample(waveform, orig_rate, target_rate):
     if orig_rate == target_rate or waveform.shape[0] == 0:
         length = math.ceil(waveform.shape[0] * target_rate / orig_rate)
         return waveform[:length].copy()
+    import scipy.signal  # 0.7 s to import: only when resampling.
+
     divisor = math.gcd(int(orig_rate), int(target_rate))
     resampled = scipy.signal.resample_poly(
         waveform, target_rate // divisor, orig_rate // divisor, axis=0

@@ -2,7 +2,6 @@ import math
 
 import keras
 import numpy as np
-import scipy.signal
 
 from keras_mm.api_export import keras_mm_export
 from keras_mm.utils.validation import check_integers
@@ -30,7 +29,7 @@ def stft_window(frame_length, fft_length):
     `fft_length`: the window (and "density" scaling) that
     `keras.layers.STFTSpectrogram` uses by default, so features match
     models trained with it."""
-    window = scipy.signal.get_window("hann", frame_length, fftbins=False)
+    window = np.hanning(frame_length)  # scipy's symmetric "hann"
     window = window / np.sqrt(np.sum(window**2))
     return np.pad(window, (0, fft_length - frame_length)).astype("float32")
 
