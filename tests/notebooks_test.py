@@ -8,6 +8,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.packaging_test import install_cell
+
 NOTEBOOKS = sorted(
     glob.glob(
         os.path.join(os.path.dirname(__file__), "..", "notebooks", "*.ipynb")
@@ -114,6 +116,16 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         assert "saved_model: " in text  # The export command.
         assert "float32 labels agree with Keras: True" in text
         assert "tflite: " in text
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_starts_by_installing_keras_mm(path):
+    # The install cell that `tests/packaging_test.py` runs in a fresh venv
+    # with the wheel beside it, in every notebook's first code cell.
+    notebook = nbformat.read(path, as_version=4)
+    first = next(c for c in notebook.cells if c.cell_type == "code")
+    assert install_cell() in first.source
 
 
 def uses_espeak(path):

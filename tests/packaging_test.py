@@ -1,6 +1,7 @@
 """The wheel holds the whole package, the licence and the command."""
 
 import email
+import json
 import os
 import shutil
 import subprocess
@@ -66,6 +67,16 @@ def build_wheel(test):
     return os.path.join(wheels, name)
 
 
+def install_cell():
+    """The notebooks' install cell (each notebook has it, see
+    `tests/notebooks_test.py`)."""
+    path = os.path.join(ROOT, "notebooks", "captioning_quickstart.ipynb")
+    with open(path) as file:
+        cells = json.load(file)["cells"]
+    code = next(c for c in cells if c["cell_type"] == "code")
+    return "".join(code["source"])
+
+
 # Run by the wheel's own `python` in a fresh venv, away from the clone:
 # the package, its data and a tiny model.
 SMOKE = """
@@ -92,13 +103,23 @@ class WheelTest(TestCase):
             [sys.executable, "-m", "venv", venv], check=True, timeout=120
         )
         python = os.path.join(venv, "bin", "python")
+        # The notebooks' install cell, as on Colab with the wheel uploaded
+        # beside the notebook (with the JAX extra instead of all extras).
+        cell = install_cell()
+        self.assertIn("[all]", cell)
+        shutil.copy(wheel, folder)
         install = subprocess.run(
-            [python, "-m", "pip", "install", "-q", f"{wheel}[jax]"],
+            [python, "-c", cell.replace("[all]", "[jax]")],
             capture_output=True,
             text=True,
+            cwd=folder,
             timeout=900,
         )
         self.assertEqual(install.returncode, 0, install.stderr[-3000:])
+        self.assertIn(
+            f"Installed keras_mm from {os.path.basename(wheel)}",
+            install.stdout,
+        )
         env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
         env.pop("PYTHONPATH", None)
         version = subprocess.run(
@@ -149,6 +170,32 @@ class WheelTest(TestCase):
         (pytest_requirement,) = [r for r in requires if r.startswith("pytest>")]
         self.assertIn('extra == "test"', pytest_requirement)
         self.assertIn("all", metadata.get_all("Provides-Extra"))
+
+
+class LowestVersionsTest(TestCase):
+    def test_pins_the_floors_of_pyproject(self):
+        sys.path.insert(0, os.path.join(ROOT, ".ci"))
+        try:
+            import lowest_pins
+        finally:
+            sys.path.pop(0)
+        with open(os.path.join(ROOT, "pyproject.toml")) as file:
+            pins = lowest_pins.lowest_pins(file.read())
+        self.assertEqual(
+            [pin.split("==")[0] for pin in pins],
+            ["keras", "keras-hub", "tensorflow", "jax[cpu]", "pillow"],
+        )
+        # The README states the same floors.
+        with open(os.path.join(ROOT, "README.md")) as file:
+            readme = " ".join(file.read().split())
+        for pin, name in zip(pins, ("Keras", "KerasHub", "TensorFlow", "JAX")):
+            self.assertIn(f"{name} {pin.split('==')[1]} or newer", readme)
+        # The highest of several floors; a missing one is named.
+        text = '"keras>=3.2", "keras-hub>=0.1", "tensorflow>=2.9", '
+        text += '"tensorflow>=2.10", "jax>=0.4", "pillow>=9"'
+        self.assertIn("tensorflow==2.10", lowest_pins.lowest_pins(text))
+        with self.assertRaisesRegex(ValueError, r"no `>=` floor for \['jax'\]"):
+            lowest_pins.lowest_pins(text.replace('"jax>=0.4", ', ""))
 
 
 class LayoutTest(TestCase):
