@@ -6,12 +6,7 @@ reproduces on any machine, with no example database and no deadline
 (TensorFlow's first call of an op takes longer than the rest).
 """
 
-from unittest import mock
-
 import hypothesis
-import keras
-
-from tests import test_case
 
 
 def settings(max_examples):
@@ -28,18 +23,3 @@ def settings(max_examples):
             hypothesis.HealthCheck.large_base_example,
         ],
     )
-
-
-class TestCase(test_case.TestCase):
-    """`tests.test_case.TestCase`, whose `clear_session` skips the garbage
-    collection (half a second a test): the properties build their layers
-    once a class and make no models to free."""
-
-    def setUp(self):
-        clear_session = keras.backend.clear_session
-        with mock.patch.object(
-            keras.backend,
-            "clear_session",
-            lambda: clear_session(free_memory=False),
-        ):
-            super().setUp()

@@ -13,8 +13,8 @@ from keras_mm.layers.audio_features import AudioFeatures
 from keras_mm.layers.audio_preprocessor import AudioPreprocessor
 from keras_mm.layers.spec_augment import SpecAugment
 from keras_mm.layers.speech_preprocessor import SpeechPreprocessor
-from tests.properties import TestCase
 from tests.properties import settings
+from tests.test_case import TestCase
 
 SAMPLE_RATE = 8000
 MAX_DURATION = 0.05

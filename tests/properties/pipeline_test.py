@@ -14,8 +14,8 @@ from keras_mm.data.adapters import batches_dataset
 from keras_mm.data.adapters import generator_dataset
 from keras_mm.data.adapters import holds_raw_inputs
 from keras_mm.data.pipeline import make_dataset
-from tests.properties import TestCase
 from tests.properties import settings
+from tests.test_case import TestCase
 
 # tf.data and string tensors only: no Keras backend runs here.
 pytestmark = pytest.mark.backend_independent

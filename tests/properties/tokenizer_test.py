@@ -15,8 +15,8 @@ from keras_mm.layers.caption_preprocessor import START_TOKEN_ID
 from keras_mm.layers.caption_preprocessor import CaptionPreprocessor
 from keras_mm.layers.word_tokenizer import SPECIAL_TOKENS
 from keras_mm.layers.word_tokenizer import WordTokenizer
-from tests.properties import TestCase
 from tests.properties import settings
+from tests.test_case import TestCase
 
 VOCAB = list(SPECIAL_TOKENS) + [
     "a",
