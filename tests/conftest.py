@@ -1,4 +1,3 @@
-import gc
 import json
 import os
 
@@ -77,11 +76,3 @@ def file_durations(backend):
         return {}
     with open(path) as file:
         return json.load(file).get(backend, {})
-
-
-def pytest_collection_finish(session):
-    # Imported by now, TensorFlow, JAX and KerasHub (~500,000 objects) live
-    # as long as the process: frozen, garbage collections skip them (see
-    # `tests.test_case.collect_garbage`).
-    gc.collect()
-    gc.freeze()

@@ -54,7 +54,7 @@ from keras_mm import fusion
 from keras_mm import heads
 from keras_mm import layers
 from tests.fusion.concat_fusion_test import make_inputs
-from tests.test_case import collect_garbage
+from tests.test_case import reset_keras
 
 try:
     import grain  # noqa: F401
@@ -425,10 +425,7 @@ class KerasHubHarnessTest(hub_test_case.TestCase):
 
     def setUp(self):
         super().setUp()
-        keras.config.set_dtype_policy("float32")
-        keras.backend.clear_session(free_memory=False)
-        collect_garbage()
-        keras.utils.set_random_seed(0)
+        reset_keras()
 
     @parameterized.named_parameters(
         *named(MODEL_CASES, lambda case: case.hub_layer_test())
@@ -602,9 +599,7 @@ class PreprocessingHarnessTest(hub_test_case.TestCase):
 
     def setUp(self):
         super().setUp()
-        keras.config.set_dtype_policy("float32")
-        keras.backend.clear_session(free_memory=False)
-        collect_garbage()
+        reset_keras()
 
     def run_grain_preprocessing_test(self, layer, input_data, expected):
         if HAS_GRAIN:

@@ -68,6 +68,15 @@ def collect_garbage(full_every=50):
     gc.freeze()
 
 
+def reset_keras():
+    """What each test starts from: float32, a new Keras session (names,
+    global state), the last test's garbage freed, seed 0."""
+    keras.config.set_dtype_policy("float32")
+    keras.backend.clear_session(free_memory=False)
+    collect_garbage()
+    keras.utils.set_random_seed(0)
+
+
 def _as_dict(x):
     return dict(x) if isinstance(x, dict) else {"__single__": np.asarray(x)}
 
@@ -81,10 +90,7 @@ class TestCase(parameterized.TestCase):
 
     def setUp(self):
         super().setUp()
-        keras.config.set_dtype_policy("float32")
-        keras.backend.clear_session(free_memory=False)
-        collect_garbage()
-        keras.utils.set_random_seed(0)
+        reset_keras()
 
     def get_temp_dir(self):
         directory = tempfile.mkdtemp()
