@@ -16,6 +16,7 @@ import pytest
 import keras_mm
 from benchmarks import captioner_generate_speed
 from benchmarks import export_benchmark
+from benchmarks import export_latency
 from benchmarks import fresh_scenes
 from benchmarks import fusion_benchmark
 from benchmarks import gpu_check
@@ -522,6 +523,27 @@ class ExportBenchmarkTest(TestCase):
             self.assertGreater(row["tflite_1"], 0)
         with open(output) as f:
             self.assertIn("| speech recognizer |", f.read())
+
+
+@pytest.mark.one_backend
+class ExportLatencyTest(TestCase):
+    @pytest.mark.slow
+    def test_runs_with_kept_processes(self):
+        path = os.path.join(self.get_temp_dir(), "latency.json")
+        rows = export_latency.main(
+            ["--repeats", "2", "--processes", "kept", "--json", path]
+        )
+        self.assertEqual(
+            [row["step"] for row in rows], ["saved_model", "verify", "tflite"]
+        )
+        for row in rows:
+            self.assertEqual(row["processes"], "kept")
+            self.assertLen(row["later"], 1)
+            self.assertGreater(row["first"], 0.0)
+        with open(path) as f:
+            self.assertEqual(json.load(f), rows)
+        with self.assertRaisesRegex(SystemExit, "2"):
+            export_latency.main(["--processes", "old"])
 
 
 @pytest.mark.one_backend

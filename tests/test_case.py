@@ -3,7 +3,6 @@
 import gc
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -11,37 +10,9 @@ import keras
 import numpy as np
 from absl.testing import parameterized
 
-_CROSS_BACKEND_SCRIPT = """
-import sys
-import keras
-import numpy as np
-import keras_mm  # noqa: F401  (registers the serializable classes)
+from keras_mm.export import child_process
 
-model_path, inputs_path, outputs_path, mode = sys.argv[1:5]
-if mode == "preset":
-    model = keras_mm.models.Task.from_preset(model_path)
-    mode = "predict"
-else:
-    model = keras.saving.load_model(model_path, safe_mode=True)
-with np.load(inputs_path) as data:
-    inputs = {key: data[key] for key in data.files}
-if list(inputs) == ["__single__"]:
-    inputs = inputs["__single__"]
-elif mode == "predict":
-    inputs = {k: v.tolist() if v.dtype.kind == "U" else v
-              for k, v in inputs.items()}
-if mode == "predict":
-    if isinstance(inputs, np.ndarray) and inputs.dtype.kind == "U":
-        inputs = inputs.tolist()
-    outputs = model.predict(inputs, verbose=0)
-else:
-    outputs = keras.tree.map_structure(
-        keras.ops.convert_to_numpy, model(inputs))
-if not isinstance(outputs, dict):
-    outputs = {"__single__": outputs}
-np.savez(outputs_path, **outputs)
-print(model.__class__.__name__)
-"""
+_REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # Tests since the last collection that scanned the whole heap.
@@ -296,7 +267,7 @@ class TestCase(parameterized.TestCase):
     def run_preset_test(self, task, raw_inputs, other_backend=True, atol=1e-5):
         """`save_to_preset` then `Task.from_preset`: the same class and the
         same `predict` outputs on raw inputs, here and (with
-        `other_backend`) in a fresh process under the other backend."""
+        `other_backend`) in a process of the other backend."""
         import keras_mm
 
         directory = os.path.join(self.get_temp_dir(), "preset")
@@ -324,7 +295,8 @@ class TestCase(parameterized.TestCase):
         preset=None,
     ):
         """Saves `model` under this backend, loads it under the other one in
-        a subprocess, and compares outputs.
+        a worker process (`tests/cross_backend_load.py`), and compares
+        outputs.
 
         Args:
             mode: `"call"` runs `model(input_data)`; `"predict"` runs
@@ -349,26 +321,18 @@ class TestCase(parameterized.TestCase):
         else:
             model.save(model_path)
         np.savez(inputs_path, **_as_dict(input_data))
+        # One worker per test process and backend loads every model.
         env = dict(os.environ, KERAS_BACKEND=other_backend)
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                _CROSS_BACKEND_SCRIPT,
-                model_path,
-                inputs_path,
-                outputs_path,
-                mode,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
+        env["PYTHONPATH"] = os.pathsep.join(
+            [_REPOSITORY] + [p for p in [env.get("PYTHONPATH")] if p]
         )
-        self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
-        self.assertEqual(
-            result.stdout.strip().splitlines()[-1], model.__class__.__name__
+        child_process.run_in_worker(
+            [sys.executable, "-m", "tests.cross_backend_load"],
+            [model_path, inputs_path, outputs_path, mode],
+            f"Loading under {other_backend}",
+            env=env,
         )
         with np.load(outputs_path) as data:
             actual = {key: data[key] for key in data.files}
+        self.assertEqual(actual.pop("__class__"), model.__class__.__name__)
         self.assertAllClose(_as_dict(expected), actual, atol=atol, rtol=1e-4)

@@ -5,7 +5,8 @@
 This file stands alone (it is run by path, not imported), so that the
 process that checks an export is what a server is: TensorFlow, no Keras
 code of ours. String inputs are NumPy unicode arrays; string outputs come
-back as unicode arrays too.
+back as unicode arrays too. With `--serve`, it calls one signature per
+request and stays for the next (`child_process.run_in_worker`).
 """
 
 import sys
@@ -60,9 +61,20 @@ def main(path, signature, inputs_file, outputs_file):
     np.savez(outputs_file, **outputs)
 
 
-if __name__ == "__main__":
+def run(argv):
+    """`main(*argv)`; a bad request exits with a `ValueError: ...` line."""
     try:
-        main(*sys.argv[1:])
+        main(*argv)
     except ValueError as error:
         print(f"ValueError: {error}", file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--serve"]:
+        # The sibling file, alone: it imports no Keras code of ours.
+        from child_process import serve
+
+        serve(run)
+    else:
+        run(sys.argv[1:])

@@ -9,11 +9,16 @@ call fails alike whether it ran in this process or in a child. The
 child's log stays out of the message.
 """
 
+import atexit
 import builtins
+import contextlib
 import json
 import os
+import select
 import subprocess
+import sys
 import tempfile
+import threading
 import traceback
 
 ERROR_FILE_VARIABLE = "KERAS_MM_ERROR_FILE"
@@ -107,17 +112,60 @@ def run(command, what, env=None, on_result=None):
         result = subprocess.run(
             command, env=env, capture_output=True, text=True
         )
-        if on_result is not None:
-            on_result(result)
-        if not result.returncode:
-            return result
-        record = None
-        if os.path.isfile(error_file):
-            try:
-                with open(error_file) as file:
-                    record = json.load(file)
-            except ValueError:
-                record = None
+        return _check(result, error_file, what, on_result)
+
+
+def run_in_worker(command, args, what, env=None, on_result=None):
+    """Runs `command + args` (a list, e.g. `[python, "-m", MODULE]`) as
+    `run` does, but in a child process that stays for the next call of
+    `command`; returns a `subprocess.CompletedProcess` whose `stderr` holds
+    the call's stdout and stderr.
+
+    `command + ["--serve"]` must call `serve(main)`, where `main(args)` is
+    what `command + args` runs. The worker is started on the first call
+    (and again when `env`, default this process', changes, or after it
+    died), runs one call at a time in the caller's working directory, and
+    exits with this process, or after `IDLE_SECONDS` without a call.
+    Errors are raised as `run` raises them; a call interrupted here
+    (`KeyboardInterrupt`) stops the worker.
+    """
+    env = dict(os.environ if env is None else env)
+    with _WORKERS_LOCK, tempfile.TemporaryDirectory() as tmp:
+        error_file = os.path.join(tmp, "error.json")
+        log = os.path.join(tmp, "call.log")
+        request = {"args": list(args), "cwd": os.getcwd(), "log": log}
+        request["error_file"] = error_file
+        # A worker that has just left, idle, read no request: run it again.
+        for _ in range(2):
+            worker = _worker(tuple(command), env)
+            returncode = worker.call(request)
+            if returncode is not None or worker.process.returncode != 0:
+                break
+        output = ""
+        if os.path.exists(log):
+            with open(log, errors="replace") as file:
+                output = file.read()
+        if returncode is None:  # It died in the call.
+            returncode = worker.process.returncode
+            output += worker.last_words
+        result = subprocess.CompletedProcess(
+            [*command, *args], returncode, "", output
+        )
+        return _check(result, error_file, what, on_result)
+
+
+def _check(result, error_file, what, on_result):
+    if on_result is not None:
+        on_result(result)
+    if not result.returncode:
+        return result
+    record = None
+    if os.path.isfile(error_file):
+        try:
+            with open(error_file) as file:
+                record = json.load(file)
+        except ValueError:
+            record = None
     if isinstance(record, dict):
         cause = RuntimeError(
             f"{what}: the child process' traceback:\n"
@@ -153,3 +201,131 @@ def _write_log(result):
         file.write(result.stdout or "")
         file.write(result.stderr or "")
     return path
+
+
+# A worker leaves after this many seconds without a call, giving back its
+# memory (TensorFlow and a model take a few hundred MB).
+IDLE_SECONDS = 300
+_WORKERS = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+class _Worker:
+    """One `COMMAND --serve` child: JSON requests on its stdin, JSON
+    replies on its stdout, each call's output in the call's log, and the
+    rest (`last_words` once it is gone) in a log of its own."""
+
+    def __init__(self, command, env):
+        self.env = env
+        self._log = tempfile.NamedTemporaryFile(
+            prefix="keras_mm-worker-", suffix=".log"
+        )
+        self.process = subprocess.Popen(
+            [*command, "--serve"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            # Ctrl-C in a terminal interrupts the caller, which stops it.
+            start_new_session=True,
+        )
+
+    def call(self, request):
+        """Sends `request`; returns the call's exit status, or `None` when
+        the worker is gone (then it is stopped)."""
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            reply = self.process.stdout.readline()
+        except BrokenPipeError:
+            reply = ""
+        except BaseException:  # Interrupted: its call cannot be finished.
+            self.stop(kill=True)
+            raise
+        if not reply:
+            with open(self._log.name, errors="replace") as file:
+                self.last_words = file.read()  # An import error, say.
+            self.stop()
+            return None
+        return json.loads(reply)["returncode"]
+
+    def stop(self, kill=False):
+        for command, worker in list(_WORKERS.items()):
+            if worker is self:
+                del _WORKERS[command]
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()  # It leaves at the end of its input.
+        try:
+            self.process.wait(timeout=0 if kill else 5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+        self._log.close()
+
+
+def _worker(command, env):
+    """The running worker of `command` with `env`; a new one for another
+    `env` or when it has left."""
+    worker = _WORKERS.get(command)
+    if worker is not None and (
+        worker.env != env or worker.process.poll() is not None
+    ):
+        worker.stop()
+        worker = None
+    if worker is None:
+        worker = _WORKERS[command] = _Worker(command, env)
+    return worker
+
+
+@atexit.register
+def stop_workers():
+    """Stops every worker (at exit, or to free their memory now)."""
+    for worker in list(_WORKERS.values()):
+        worker.stop()
+
+
+def serve(main):
+    """The worker side of `run_in_worker`: reads requests from stdin and
+    runs `main(args)` for each, until stdin ends or `IDLE_SECONDS` pass
+    without one. Between calls, output goes to stderr."""
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    while select.select([sys.stdin], [], [], IDLE_SECONDS)[0]:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        returncode = _serve_call(main, json.loads(line))
+        replies.write(json.dumps({"returncode": returncode}) + "\n")
+        replies.flush()
+
+
+def _serve_call(main, request):
+    """Runs one request as its own process would: in its directory, with
+    its error file, stdout and stderr in its log; returns the exit status."""
+    os.chdir(request["cwd"])
+    os.environ[ERROR_FILE_VARIABLE] = request["error_file"]
+    saved = os.dup(1), os.dup(2)
+    with open(request["log"], "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            main(request["args"])
+            returncode = 0
+        except SystemExit as exit:
+            returncode = exit.code
+            if not isinstance(returncode, int):
+                if returncode is not None:
+                    print(returncode, file=sys.stderr)
+                returncode = 0 if returncode is None else 1
+        except Exception:
+            traceback.print_exc()
+            returncode = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+    return returncode

@@ -8,7 +8,7 @@ import warnings
 
 import keras
 
-from keras_mm.export.child_process import run as run_child
+from keras_mm.export.child_process import run_in_worker
 from keras_mm.export.signatures import check_task
 from keras_mm.export.signatures import core_slice_updates
 from keras_mm.export.signatures import serving_functions
@@ -98,10 +98,11 @@ def load(model):
 def run_under_tensorflow(model, args):
     """Runs `python -m keras_mm.export.worker ARGS MODEL_FILE` under the
     TensorFlow backend, on `model` when it is the path of a `.keras` file,
-    else on `model` saved as one. The child's exception is raised here as
-    the same builtin type with the same message (see
-    `keras_mm.export.child_process`), and its export warnings are
-    warned here."""
+    else on `model` saved as one, in a worker that stays for the next
+    export (TensorFlow and keras_mm take seconds to import). The child's
+    exception is raised here as the same builtin type with the same
+    message (see `keras_mm.export.child_process`), and its export warnings
+    are warned here."""
     with tempfile.TemporaryDirectory() as tmp:
         if is_model_file(model):
             model_file = os.path.abspath(os.fspath(model))
@@ -109,9 +110,9 @@ def run_under_tensorflow(model, args):
             model_file = os.path.join(tmp, "model.keras")
             model.save(model_file)
         env = dict(os.environ, KERAS_BACKEND="tensorflow")
-        command = [sys.executable, "-m", "keras_mm.export.worker"]
-        return run_child(
-            [*command, *args, model_file],
+        return run_in_worker(
+            [sys.executable, "-m", "keras_mm.export.worker"],
+            [*args, model_file],
             "Export under the TensorFlow backend",
             env=env,
             # The child's export warnings are the caller's, even when it

@@ -1,4 +1,4 @@
-"""Checks an exported artifact against its Keras model, in a fresh process."""
+"""Checks an exported artifact against its Keras model, in another process."""
 
 import os
 import sys
@@ -7,6 +7,7 @@ import tempfile
 import numpy as np
 
 from keras_mm.export.child_process import run as run_child
+from keras_mm.export.child_process import run_in_worker
 from keras_mm.export.signatures import check_task
 from keras_mm.utils.tf_utils import require_tensorflow
 from keras_mm.utils.tf_utils import tf
@@ -50,19 +51,20 @@ def _request(model, sample_inputs, encode_images):
     return request
 
 
-def _call(script, args, request, what):
-    """Runs `python SCRIPT ARGS INPUTS.npz OUTPUTS.npz` in a fresh process
-    (without our Keras backend setting) and returns the outputs."""
+def _call(script, args, request, what, reuse=False):
+    """Runs `python SCRIPT ARGS INPUTS.npz OUTPUTS.npz` in a new process,
+    or with `reuse` in one that stays for the next call (without our Keras
+    backend setting either way), and returns the outputs."""
     with tempfile.TemporaryDirectory() as tmp:
         inputs_file = os.path.join(tmp, "inputs.npz")
         outputs_file = os.path.join(tmp, "outputs.npz")
         np.savez(inputs_file, **request)
         env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-        run_child(
-            [sys.executable, script, *args, inputs_file, outputs_file],
-            what,
-            env=env,
-        )
+        args = [*args, inputs_file, outputs_file]
+        if reuse:
+            run_in_worker([sys.executable, script], args, what, env=env)
+        else:
+            run_child([sys.executable, script, *args], what, env=env)
         with np.load(outputs_file) as data:
             return {key: data[key] for key in data.files}
 
@@ -74,12 +76,13 @@ def verify(
     signature="serving_default",
     tolerance=None,
 ):
-    """Calls an exported SavedModel or `.tflite` file in a fresh process
+    """Calls an exported SavedModel or `.tflite` file in another process
     and compares its outputs with the Keras model's.
 
     A SavedModel is loaded by a process that imports TensorFlow and NumPy
-    only, as a server would; a `.tflite` file by one that imports the
-    LiteRT interpreter (`ai_edge_litert`) and NumPy only, through
+    only, as a server would (one process, kept for a few minutes, serves
+    the checks of a session); a `.tflite` file by a new one that imports
+    the LiteRT interpreter (`ai_edge_litert`) and NumPy only, through
     `keras_mm.export.LiteRTModel`. Probabilities (or logits, or regression
     predictions) must be within `tolerance` of `model.predict`; captions
     and transcripts must equal `model.generate` (greedy) and
@@ -154,6 +157,7 @@ def verify(
         encode_images=not litert and signature.startswith("encoded"),
     )
     if litert:
+        # The interpreter starts in a fraction of a second: a new process.
         served = _call(
             _RUN_LITERT, [path], request, f"Running {path} with LiteRT"
         )
@@ -164,6 +168,8 @@ def verify(
             request,
             f"Calling signature '{signature}' of {path} in a "
             "TensorFlow-only process",
+            # TensorFlow takes seconds to import: one process checks all.
+            reuse=True,
         )
     expected = model.reference_outputs(sample_inputs)
     missing = sorted(set(expected) - set(served))

@@ -4,7 +4,10 @@
         saved_model|tflite PATH [options] MODEL.keras
 
 An exception is written to the file that `KERAS_MM_ERROR_FILE` names, for
-the parent to raise as its own (`keras_mm.export.child_process`).
+the parent to raise as its own (`keras_mm.export.child_process`). With
+`--serve`, it runs one export per request and stays for the next
+(`child_process.run_in_worker`), so that TensorFlow and keras_mm are
+imported once.
 """
 
 import argparse
@@ -66,5 +69,20 @@ def main(argv=None):
         sys.exit(1)
 
 
+def serve_call(argv):
+    """One export of a worker; the next starts from a clear session."""
+    try:
+        main(argv)
+    finally:
+        import keras
+
+        keras.backend.clear_session()
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--serve"]:
+        from keras_mm.export.child_process import serve
+
+        serve(serve_call)
+    else:
+        main()
