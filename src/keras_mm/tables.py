@@ -290,7 +290,6 @@ def predict(output, data, predictions=None):
     table, x, _ = load_inputs(
         data, run["columns"], task, run["image_size"], labels=False
     )
-    table = table.copy()
     name = OUTPUT_COLUMNS[task]
     while name in table.columns:  # Never over a column of the table.
         name = f"{name}_"
