@@ -292,13 +292,21 @@ def serve(main):
     without one. Between calls, output goes to stderr."""
     replies = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
-    while select.select([sys.stdin], [], [], IDLE_SECONDS)[0]:
+    while _request_arrives():
         line = sys.stdin.readline()
         if not line:
             return
         returncode = _serve_call(main, json.loads(line))
         replies.write(json.dumps({"returncode": returncode}) + "\n")
         replies.flush()
+
+
+def _request_arrives():
+    """Waits up to `IDLE_SECONDS` for a request; whether one came. (On
+    Windows, whose `select` takes sockets only, it waits without end.)"""
+    if os.name == "nt":
+        return True
+    return bool(select.select([sys.stdin], [], [], IDLE_SECONDS)[0])
 
 
 def _serve_call(main, request):
