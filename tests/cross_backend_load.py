@@ -8,13 +8,11 @@ With `--serve`, it stays for the next load (`run_in_worker`), so that the
 backend and keras_mm are imported once per test process.
 """
 
-import sys
-
 import keras
 import numpy as np
 
 import keras_mm
-from keras_mm.export.child_process import serve
+from keras_mm.export.child_process import main_or_serve
 
 
 def main(argv):
@@ -46,15 +44,5 @@ def main(argv):
     np.savez(outputs_path, __class__=type(model).__name__, **outputs)
 
 
-def serve_call(argv):
-    try:
-        main(argv)
-    finally:
-        keras.backend.clear_session()
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--serve"]:
-        serve(serve_call)
-    else:
-        main(sys.argv[1:])
+    main_or_serve(main, after_call=keras.backend.clear_session)

@@ -71,10 +71,7 @@ def run(argv):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--serve"]:
-        # The sibling file, alone: it imports no Keras code of ours.
-        from child_process import serve
+    # The sibling file, alone: it imports no Keras code of ours.
+    from child_process import main_or_serve
 
-        serve(run)
-    else:
-        run(sys.argv[1:])
+    main_or_serve(run)

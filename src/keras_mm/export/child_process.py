@@ -286,10 +286,20 @@ def stop_workers():
         worker.stop()
 
 
-def serve(main):
+def main_or_serve(main, after_call=None):
+    """What a worker script runs as `__main__`: with `--serve` alone,
+    `serve(main, after_call)`; else `main(sys.argv[1:])`, once."""
+    if sys.argv[1:] == ["--serve"]:
+        serve(main, after_call)
+    else:
+        main(sys.argv[1:])
+
+
+def serve(main, after_call=None):
     """The worker side of `run_in_worker`: reads requests from stdin and
-    runs `main(args)` for each, until stdin ends or `IDLE_SECONDS` pass
-    without one. Between calls, output goes to stderr."""
+    runs `main(args)` for each, then `after_call()` if given (to clear
+    state the next call must not see), until stdin ends or `IDLE_SECONDS`
+    pass without one. Between calls, output goes to stderr."""
     replies = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     while _request_arrives():
@@ -297,6 +307,8 @@ def serve(main):
         if not line:
             return
         returncode = _serve_call(main, json.loads(line))
+        if after_call is not None:
+            after_call()
         replies.write(json.dumps({"returncode": returncode}) + "\n")
         replies.flush()
 

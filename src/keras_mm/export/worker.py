@@ -69,20 +69,10 @@ def main(argv=None):
         sys.exit(1)
 
 
-def serve_call(argv):
-    """One export of a worker; the next starts from a clear session."""
-    try:
-        main(argv)
-    finally:
-        import keras
-
-        keras.backend.clear_session()
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--serve"]:
-        from keras_mm.export.child_process import serve
+    import keras
 
-        serve(serve_call)
-    else:
-        main()
+    from keras_mm.export.child_process import main_or_serve
+
+    # A served export starts from a clear session.
+    main_or_serve(main, after_call=keras.backend.clear_session)
